@@ -1,0 +1,150 @@
+//! Connections to the managed PostgreSQL instance, pooled per database.
+//!
+//! Plugins never see connection parameters: they name a database (or none,
+//! for the configured one) and the pool connects with the operator's
+//! credentials. Every connection is tagged `application_name = 'dbagent'` and
+//! runs with the configured statement timeout.
+
+use super::proc_sampler::Sampler;
+use crate::config::Postgresql;
+use crate::runtime::bindings::dbagent::api::postgres::PgError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The application_name of the agent's own connections (the activity plugin
+/// leaves them out of its listings).
+pub const APPLICATION_NAME: &str = "dbagent";
+
+/// Database names are identifiers: PostgreSQL truncates them at 63 bytes.
+const MAX_DATABASE_NAME: usize = 63;
+
+#[derive(Clone)]
+pub struct PgPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Postgresql,
+    idle: Mutex<HashMap<String, Vec<tokio_postgres::Client>>>,
+    sampler: Arc<Sampler>,
+}
+
+/// A connection borrowed from the pool; it goes back when dropped unless it broke.
+pub struct PooledClient {
+    client: Option<tokio_postgres::Client>,
+    database: String,
+    pool: Arc<Inner>,
+}
+
+impl std::ops::Deref for PooledClient {
+    type Target = tokio_postgres::Client;
+    fn deref(&self) -> &Self::Target {
+        // Only `drop` takes the client out.
+        self.client
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("client taken before drop"))
+    }
+}
+
+impl Drop for PooledClient {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if client.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.pool.idle.lock() {
+            let list = idle.entry(std::mem::take(&mut self.database)).or_default();
+            if list.len() < self.pool.settings.pool_size {
+                list.push(client);
+            }
+        }
+    }
+}
+
+impl PgPool {
+    pub fn new(settings: Postgresql, sampler: Arc<Sampler>) -> PgPool {
+        PgPool {
+            inner: Arc::new(Inner {
+                settings,
+                idle: Mutex::new(HashMap::new()),
+                sampler,
+            }),
+        }
+    }
+
+    /// A connection to `database` (the configured one when `None`).
+    pub async fn get(&self, database: Option<&str>) -> Result<PooledClient, PgError> {
+        let database = database.unwrap_or(&self.inner.settings.dbname);
+        if database.is_empty() || database.len() > MAX_DATABASE_NAME || database.contains('\0') {
+            return Err(PgError {
+                sqlstate: "3D000".into(),
+                message: format!("database \"{}\" does not exist", database.replace('\0', "")),
+                detail: None,
+                hint: None,
+            });
+        }
+        let reused = self
+            .inner
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.get_mut(database).and_then(Vec::pop));
+        let client = match reused {
+            Some(client) if !client.is_closed() => client,
+            _ => self.connect(database).await?,
+        };
+        Ok(PooledClient {
+            client: Some(client),
+            database: database.to_string(),
+            pool: Arc::clone(&self.inner),
+        })
+    }
+
+    async fn connect(&self, database: &str) -> Result<tokio_postgres::Client, PgError> {
+        let s = &self.inner.settings;
+        let mut config = tokio_postgres::Config::new();
+        if s.host.starts_with('/') {
+            config.host_path(&s.host);
+        } else {
+            config.host(&s.host);
+        }
+        config
+            .port(s.port)
+            .user(&s.user)
+            .dbname(database)
+            .application_name(APPLICATION_NAME)
+            .connect_timeout(s.connect_timeout)
+            .options(format!(
+                "-c statement_timeout={}",
+                s.statement_timeout.as_millis()
+            ));
+        if let Some(password) = &s.password {
+            config.password(password);
+        }
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+            let mut error = super::postgres::pg_error(&e);
+            if e.as_db_error().is_none() {
+                error.sqlstate = "08001".into();
+                error.message = format!(
+                    "cannot connect to PostgreSQL at {}:{}: {}",
+                    s.host, s.port, error.message
+                );
+            }
+            error
+        })?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("PostgreSQL connection ended: {e}");
+            }
+        });
+        if let Ok(row) = client.query_one("SELECT pg_backend_pid()", &[]).await {
+            let pid: i32 = row.get(0);
+            let sampler = Arc::clone(&self.inner.sampler);
+            tokio::task::spawn_blocking(move || sampler.note_backend_pid(pid));
+        }
+        tracing::debug!(database, "connected to PostgreSQL");
+        Ok(client)
+    }
+}

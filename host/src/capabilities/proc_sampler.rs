@@ -1,0 +1,297 @@
+//! Background sampling of the PostgreSQL instance's processes and the host.
+//!
+//! CPU and I/O figures are rates, so they need two readings some time apart.
+//! Sampling in the background means a request reads the latest rates at once
+//! instead of sleeping to measure them.
+
+use crate::runtime::bindings::dbagent::api::system::{HostInfo, ProcessSample};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// The cumulative counters of one process at one instant.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: Instant,
+    cpu_ticks: u64,
+    read_bytes: u64,
+    write_bytes: u64,
+}
+
+pub struct Sampler {
+    /// The postmaster whose children are sampled; 0 until a connection finds it.
+    postmaster_pid: AtomicI32,
+    samples: RwLock<HashMap<i32, ProcessSample>>,
+    previous: Mutex<HashMap<i32, Reading>>,
+    host: RwLock<HostInfo>,
+    system: Mutex<sysinfo::System>,
+    clock_ticks_per_second: f64,
+    page_size: u64,
+}
+
+impl Sampler {
+    pub fn new() -> Arc<Sampler> {
+        // SAFETY: sysconf only reads process-wide constants.
+        let (ticks, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_CLK_TCK),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        let mut system = sysinfo::System::new();
+        system.refresh_memory();
+        system.refresh_cpu_usage();
+        let sampler = Sampler {
+            postmaster_pid: AtomicI32::new(0),
+            samples: RwLock::new(HashMap::new()),
+            previous: Mutex::new(HashMap::new()),
+            host: RwLock::new(empty_host_info()),
+            system: Mutex::new(system),
+            clock_ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
+            page_size: if page > 0 { page as u64 } else { 4096 },
+        };
+        sampler.sample_host();
+        Arc::new(sampler)
+    }
+
+    /// Starts sampling every `interval` on a blocking thread of the runtime.
+    pub fn spawn(self: &Arc<Self>, interval: Duration) {
+        let sampler = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let pass = Arc::clone(&sampler);
+                if let Err(e) = tokio::task::spawn_blocking(move || pass.sample_once()).await {
+                    tracing::warn!("process sampling failed: {e}");
+                }
+            }
+        });
+    }
+
+    /// Records the backend pid of one of the agent's connections; its parent
+    /// is the postmaster. Ignored when that pid is not a local PostgreSQL
+    /// process (the instance runs on another machine).
+    pub fn note_backend_pid(&self, backend_pid: i32) {
+        let Some(stat) = read_stat(backend_pid) else {
+            return;
+        };
+        let is_postgres = std::fs::read_to_string(format!("/proc/{}/comm", stat.ppid))
+            .map(|comm| {
+                comm.trim().starts_with("postgres") || comm.trim().starts_with("postmaster")
+            })
+            .unwrap_or(false);
+        if is_postgres && self.postmaster_pid.swap(stat.ppid, Ordering::Relaxed) != stat.ppid {
+            tracing::info!(
+                postmaster_pid = stat.ppid,
+                "sampling the PostgreSQL instance's processes"
+            );
+        }
+    }
+
+    pub fn process(&self, pid: i32) -> Option<ProcessSample> {
+        self.samples.read().ok()?.get(&pid).cloned()
+    }
+
+    pub fn host(&self) -> HostInfo {
+        self.host
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_else(|_| empty_host_info())
+    }
+
+    pub fn sample_once(&self) {
+        self.sample_host();
+        self.sample_processes();
+    }
+
+    fn sample_host(&self) {
+        let Ok(mut system) = self.system.lock() else {
+            return;
+        };
+        system.refresh_memory();
+        system.refresh_cpu_usage();
+        let load = sysinfo::System::load_average();
+        let info = HostInfo {
+            hostname: sysinfo::System::host_name().unwrap_or_default(),
+            os: os_description(),
+            cpu_count: system.cpus().len().max(1) as u32,
+            memory_total_bytes: system.total_memory(),
+            memory_used_bytes: system.used_memory(),
+            cpu_percent: f64::from(system.global_cpu_usage()),
+            load_average_1: load.one,
+            load_average_5: load.five,
+            load_average_15: load.fifteen,
+        };
+        if let Ok(mut host) = self.host.write() {
+            *host = info;
+        }
+    }
+
+    fn sample_processes(&self) {
+        let postmaster = self.postmaster_pid.load(Ordering::Relaxed);
+        if postmaster == 0 {
+            return;
+        }
+        let memory_total = self.host().memory_total_bytes.max(1) as f64;
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let now = Instant::now();
+        let Ok(mut previous) = self.previous.lock() else {
+            return;
+        };
+        let mut readings = HashMap::new();
+        let mut samples = HashMap::new();
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Some(stat) = read_stat(pid) else {
+                continue;
+            };
+            if stat.ppid != postmaster {
+                continue;
+            }
+            let (read_bytes, write_bytes) = read_io(pid);
+            let reading = Reading {
+                at: now,
+                cpu_ticks: stat.utime + stat.stime,
+                read_bytes,
+                write_bytes,
+            };
+            let (cpu, read_rate, write_rate) = match previous.get(&pid) {
+                Some(before) => {
+                    let secs = now.duration_since(before.at).as_secs_f64().max(1e-3);
+                    (
+                        reading.cpu_ticks.saturating_sub(before.cpu_ticks) as f64
+                            / self.clock_ticks_per_second
+                            / secs
+                            * 100.0,
+                        reading.read_bytes.saturating_sub(before.read_bytes) as f64 / secs,
+                        reading.write_bytes.saturating_sub(before.write_bytes) as f64 / secs,
+                    )
+                }
+                None => (0.0, 0.0, 0.0),
+            };
+            samples.insert(
+                pid,
+                ProcessSample {
+                    pid,
+                    cpu_percent: cpu,
+                    memory_percent: (stat.rss_pages * self.page_size) as f64 / memory_total * 100.0,
+                    read_bytes_per_second: read_rate,
+                    write_bytes_per_second: write_rate,
+                    io_wait: stat.state == 'D',
+                },
+            );
+            readings.insert(pid, reading);
+        }
+        // Only live processes are kept, so the maps never outgrow the instance.
+        *previous = readings;
+        if let Ok(mut current) = self.samples.write() {
+            *current = samples;
+        }
+    }
+}
+
+struct Stat {
+    state: char,
+    ppid: i32,
+    utime: u64,
+    stime: u64,
+    rss_pages: u64,
+}
+
+/// Parses `/proc/PID/stat`. The command name may hold spaces and parentheses,
+/// so fields are counted from the last `)`.
+fn read_stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // fields[0] is field 3 of proc(5): state; ppid is 4, utime 14, stime 15, rss 24.
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        utime: fields.get(11)?.parse().ok()?,
+        stime: fields.get(12)?.parse().ok()?,
+        rss_pages: fields.get(21)?.parse().ok()?,
+    })
+}
+
+/// Storage bytes read and written from `/proc/PID/io`; zeros when the agent
+/// may not read it (another OS user without CAP_SYS_PTRACE).
+fn read_io(pid: i32) -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/io")) else {
+        return (0, 0);
+    };
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("read_bytes:"), field("write_bytes:"))
+}
+
+fn os_description() -> String {
+    let name = sysinfo::System::name().unwrap_or_else(|| std::env::consts::OS.to_string());
+    let kernel = sysinfo::System::kernel_version().unwrap_or_default();
+    match sysinfo::System::long_os_version() {
+        Some(long) => format!("{name} {kernel} ({long})"),
+        None => format!("{name} {kernel}"),
+    }
+}
+
+fn empty_host_info() -> HostInfo {
+    HostInfo {
+        hostname: String::new(),
+        os: String::new(),
+        cpu_count: 1,
+        memory_total_bytes: 0,
+        memory_used_bytes: 0,
+        cpu_percent: 0.0,
+        load_average_1: 0.0,
+        load_average_5: 0.0,
+        load_average_15: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_stat() {
+        let pid = std::process::id() as i32;
+        let stat = read_stat(pid).expect("own stat");
+        assert!(stat.ppid > 0);
+        assert!(stat.rss_pages > 0);
+    }
+
+    #[test]
+    fn samples_children_of_a_parent() {
+        // Our own children stand in for backends: the sampler must report them.
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn sleep");
+        let sampler = Sampler::new();
+        sampler
+            .postmaster_pid
+            .store(std::process::id() as i32, Ordering::Relaxed);
+        sampler.sample_once();
+        let sample = sampler.process(child.id() as i32);
+        let _ = child.kill();
+        let _ = child.wait();
+        let sample = sample.expect("child sampled");
+        assert!(sample.memory_percent > 0.0);
+        assert!(!sample.io_wait);
+    }
+}

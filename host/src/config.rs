@@ -1,0 +1,306 @@
+//! The agent's TOML configuration (documented in docs/CONFIG.md).
+//!
+//! Every table denies unknown keys so that a typo is a start-up error naming
+//! the key, not a silently ignored setting.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from (absolute), reported by `/status`.
+    pub file: PathBuf,
+    pub server: Server,
+    pub postgresql: Postgresql,
+    pub system: System,
+    pub runtime: Runtime,
+    pub plugins_dir: Option<PathBuf>,
+    pub plugin: BTreeMap<String, PluginSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Postgresql {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub dbname: String,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct System {
+    pub sample_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    pub max_instances: u32,
+    pub cache_dir: PathBuf,
+}
+
+/// The operator's settings for one plugin, overriding its manifest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    pub enabled: Option<bool>,
+    pub grants: Option<Vec<String>>,
+    pub timeout_secs: Option<f64>,
+    pub memory_mib: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    postgresql: RawPostgresql,
+    #[serde(default)]
+    system: RawSystem,
+    #[serde(default)]
+    runtime: RawRuntime,
+    #[serde(default)]
+    plugins: RawPlugins,
+    #[serde(default)]
+    plugin: BTreeMap<String, PluginSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPostgresql {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+    dbname: Option<String>,
+    connect_timeout_secs: Option<u64>,
+    statement_timeout_secs: Option<u64>,
+    pool_size: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystem {
+    sample_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuntime {
+    timeout_secs: Option<f64>,
+    memory_mib: Option<u64>,
+    max_instances: Option<u32>,
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugins {
+    dir: Option<PathBuf>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2345";
+
+impl Config {
+    /// Reads and validates `path`; errors name the file and the offending key.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Self::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &Path) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let listen_text = raw.server.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen_text.parse().with_context(|| {
+            format!(
+                "{}: [server] listen = {listen_text:?} is not an address:port",
+                file.display()
+            )
+        })?;
+        let data_dir = resolve(raw.server.data_dir.unwrap_or_else(|| "dbagent-data".into()));
+        let max_body_bytes = raw.server.max_body_bytes.unwrap_or(1024 * 1024);
+
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let pg = raw.postgresql;
+        let port = match pg.port {
+            Some(p) => p,
+            None => match env("PGPORT") {
+                Some(p) => p
+                    .parse()
+                    .with_context(|| format!("PGPORT={p:?} is not a port number"))?,
+                None => 5432,
+            },
+        };
+        let postgresql = Postgresql {
+            host: pg
+                .host
+                .or_else(|| env("PGHOST"))
+                .unwrap_or_else(|| "/var/run/postgresql".into()),
+            port,
+            user: pg
+                .user
+                .or_else(|| env("PGUSER"))
+                .or_else(|| env("USER"))
+                .unwrap_or_else(|| "postgres".into()),
+            password: pg
+                .password
+                .or_else(|| env("PGPASSWORD"))
+                .filter(|p| !p.is_empty()),
+            dbname: pg
+                .dbname
+                .or_else(|| env("PGDATABASE"))
+                .unwrap_or_else(|| "postgres".into()),
+            connect_timeout: Duration::from_secs(pg.connect_timeout_secs.unwrap_or(5)),
+            statement_timeout: Duration::from_secs(pg.statement_timeout_secs.unwrap_or(30)),
+            pool_size: pg.pool_size.unwrap_or(4),
+        };
+
+        let sample_ms = raw.system.sample_interval_ms.unwrap_or(1000);
+        if !(100..=60_000).contains(&sample_ms) {
+            bail!(
+                "{}: [system] sample_interval_ms must be between 100 and 60000",
+                file.display()
+            );
+        }
+
+        let timeout = raw.runtime.timeout_secs.unwrap_or(30.0);
+        let runtime = Runtime {
+            timeout: positive_secs(timeout, "[runtime] timeout_secs", file)?,
+            memory_bytes: mib(
+                raw.runtime.memory_mib.unwrap_or(64),
+                "[runtime] memory_mib",
+                file,
+            )?,
+            max_instances: raw.runtime.max_instances.unwrap_or(100).max(1),
+            cache_dir: raw
+                .runtime
+                .cache_dir
+                .map(resolve)
+                .unwrap_or_else(|| data_dir.join("cache")),
+        };
+
+        for (name, settings) in &raw.plugin {
+            if let Some(t) = settings.timeout_secs {
+                positive_secs(t, &format!("[plugin.{name}] timeout_secs"), file)?;
+            }
+            if let Some(m) = settings.memory_mib {
+                mib(m, &format!("[plugin.{name}] memory_mib"), file)?;
+            }
+        }
+
+        Ok(Config {
+            file: file.to_path_buf(),
+            server: Server {
+                listen,
+                data_dir,
+                max_body_bytes,
+            },
+            postgresql,
+            system: System {
+                sample_interval: Duration::from_millis(sample_ms),
+            },
+            runtime,
+            plugins_dir: raw.plugins.dir.map(resolve),
+            plugin: raw.plugin,
+        })
+    }
+}
+
+pub fn positive_secs(secs: f64, key: &str, file: &Path) -> Result<Duration> {
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        bail!(
+            "{}: {key} must be a number of seconds between 0 and 86400",
+            file.display()
+        );
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Memory limits in MiB, bounded so that the pooling allocator can reserve them.
+pub fn mib(mib: u64, key: &str, file: &Path) -> Result<usize> {
+    if !(1..=4096).contains(&mib) {
+        bail!("{}: {key} must be between 1 and 4096 (MiB)", file.display());
+    }
+    Ok(mib as usize * 1024 * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("/etc/dbagent/dbagent.toml"))
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = parse("[plugins]\ndir = \"plugins\"\n").unwrap();
+        assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            c.server.data_dir,
+            PathBuf::from("/etc/dbagent/dbagent-data")
+        );
+        assert_eq!(
+            c.runtime.cache_dir,
+            PathBuf::from("/etc/dbagent/dbagent-data/cache")
+        );
+        assert_eq!(c.plugins_dir, Some(PathBuf::from("/etc/dbagent/plugins")));
+        assert_eq!(c.runtime.memory_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = parse("[postgresql]\nport = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_is_named() {
+        let err = parse("[server]\nlisten = \"nowhere\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn plugin_settings() {
+        let c = parse("[plugin.spin]\ngrants = []\ntimeout_secs = 2\n").unwrap();
+        assert_eq!(c.plugin["spin"].timeout_secs, Some(2.0));
+        assert!(parse("[plugin.spin]\nmemory_mib = 0\n").is_err());
+        assert!(parse("[plugin.spin]\ngrant = []\n").is_err());
+    }
+}

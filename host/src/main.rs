@@ -1,0 +1,121 @@
+//! `dbagent`: a remote-control agent for database servers whose API areas
+//! are sandboxed WebAssembly plugins.
+
+mod capabilities;
+mod config;
+mod manifest;
+mod runtime;
+mod server;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "dbagent", version, about = "Remote-control agent for database servers", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent: serve the HTTP API with the bundled and drop-in plugins.
+    Serve {
+        /// The TOML configuration file (see docs/CONFIG.md).
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Check a configuration and its plugins without serving, then exit.
+    Check {
+        /// The TOML configuration file (see docs/CONFIG.md).
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let outcome = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(run(cli)),
+        Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    if let Err(e) = outcome {
+        eprintln!("dbagent: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { config } => {
+            let app = start(&config).await?;
+            server::serve(app).await
+        }
+        Command::Check { config } => {
+            let app = start(&config).await?;
+            println!(
+                "configuration {} is valid; {} plugins loaded",
+                config.display(),
+                app.plugins.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Loads the configuration and every plugin; any problem is a start-up error.
+async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
+    let config = config::Config::load(config_path)?;
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create data directory {}: {e}",
+            config.server.data_dir.display()
+        )
+    })?;
+    let sampler = capabilities::proc_sampler::Sampler::new();
+    sampler.spawn(config.system.sample_interval);
+    let capabilities = Arc::new(capabilities::Capabilities {
+        postgres: capabilities::pg_pool::PgPool::new(
+            config.postgresql.clone(),
+            Arc::clone(&sampler),
+        ),
+        system: sampler,
+    });
+    let sources = runtime::loader::collect(&config)?;
+    let max_memory = runtime::loader::max_memory_bytes(&config, &sources)?;
+    let runtime = runtime::Runtime::new(
+        Arc::clone(&capabilities),
+        config.runtime.max_instances,
+        max_memory,
+    )?;
+    let (plugins, routes) = {
+        let config = config.clone();
+        tokio::task::block_in_place(|| runtime::loader::load(&runtime, &config, sources))?
+    };
+    // Connect once now so the process sampler knows the instance's
+    // processes before the first request; a database that is down is not a
+    // start-up error, the agent keeps trying on each request.
+    match capabilities.postgres.get(None).await {
+        Ok(_) => tracing::info!("connected to PostgreSQL"),
+        Err(e) => tracing::warn!("PostgreSQL is not reachable yet: {}", e.message),
+    }
+    Ok(Arc::new(server::App {
+        config,
+        runtime,
+        plugins,
+        routes,
+    }))
+}

@@ -1,0 +1,72 @@
+//! The compiled-code cache: a restart loads plugins' machine code from disk
+//! instead of compiling them again.
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Compiles `wasm`, or loads it from `cache_dir` when the same bytes were
+/// compiled before by a compatible engine.
+///
+/// The key is the component's SHA-256 plus a hash of the engine's
+/// compilation settings, so a changed plugin or an upgraded agent misses the
+/// cache instead of loading stale code. Files are written atomically.
+pub fn load_or_compile(
+    engine: &Engine,
+    cache_dir: &Path,
+    name: &str,
+    wasm: &[u8],
+) -> Result<Component> {
+    let path = cache_path(engine, cache_dir, name, wasm);
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine
+        // with the same settings (the key says so) into the operator's own
+        // cache directory; wasmtime re-checks version and settings on load.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => {
+                tracing::debug!(plugin = name, path = %path.display(), "loaded compiled plugin from cache");
+                return Ok(component);
+            }
+            Err(e) => {
+                tracing::warn!(plugin = name, path = %path.display(), "ignoring unusable cache entry: {e}")
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    let component = Component::new(engine, wasm)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("plugin '{name}' is not a valid WebAssembly component"))?;
+    tracing::info!(
+        plugin = name,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "compiled plugin"
+    );
+    if let Err(e) = store(&component, &path) {
+        tracing::warn!(plugin = name, path = %path.display(), "cannot write compiled-code cache: {e:#}");
+    }
+    Ok(component)
+}
+
+fn cache_path(engine: &Engine, cache_dir: &Path, name: &str, wasm: &[u8]) -> PathBuf {
+    let digest = hex::encode(Sha256::digest(wasm));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    cache_dir.join(format!(
+        "{name}-{}-{:016x}.cwasm",
+        &digest[..32],
+        hasher.finish()
+    ))
+}
+
+fn store(component: &Component, path: &Path) -> Result<()> {
+    let dir = path.parent().context("cache path has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let bytes = component.serialize().map_err(anyhow::Error::from)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! The WebAssembly runtime: one engine, one pre-linked instance template per
+//! plugin, and a fresh, limited instance for every request.
+
+pub mod bindings;
+pub mod cache;
+pub mod loader;
+pub mod routes;
+pub mod state;
+
+use crate::capabilities::Capabilities;
+use crate::manifest::Manifest;
+use anyhow::{Context, Result};
+use bindings::HttpPluginPre;
+use bindings::dbagent::api::http_types::{Request, Response};
+use state::PluginState;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline,
+};
+
+/// How often the engine's epoch advances: the granularity of deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// A loaded plugin, ready to be instantiated.
+pub struct Plugin {
+    pub manifest: Manifest,
+    pub name: Arc<str>,
+    pub bundled: bool,
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    pre: HttpPluginPre<PluginState>,
+}
+
+/// Why a plugin call produced no response.
+#[derive(Debug)]
+pub enum CallError {
+    /// Every instance slot stayed taken for the whole deadline.
+    Busy,
+    /// The plugin ran past its deadline.
+    Timeout(Duration),
+    /// The plugin trapped, panicked or broke its memory limit.
+    Failed(String),
+}
+
+pub struct Runtime {
+    engine: Engine,
+    capabilities: Arc<Capabilities>,
+    instance_slots: Arc<Semaphore>,
+}
+
+impl Runtime {
+    /// The engine with a pooling allocator sized for `max_instances`
+    /// concurrent instances of at most `max_memory_bytes` each, and epoch
+    /// interruption for deadlines.
+    pub fn new(
+        capabilities: Arc<Capabilities>,
+        max_instances: u32,
+        max_memory_bytes: usize,
+    ) -> Result<Runtime> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(max_instances)
+            .total_core_instances(max_instances.saturating_mul(8))
+            .total_memories(max_instances.saturating_mul(2))
+            .total_tables(max_instances.saturating_mul(8))
+            .total_stacks(max_instances)
+            .max_memory_size(max_memory_bytes);
+        let mut config = wasmtime::Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("cannot create the WebAssembly engine")?;
+
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .context("cannot start the epoch ticker")?;
+
+        Ok(Runtime {
+            engine,
+            capabilities,
+            instance_slots: Arc::new(Semaphore::new(max_instances as usize)),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Links a compiled component against the host's interfaces.
+    pub fn prepare(
+        &self,
+        manifest: Manifest,
+        component: &wasmtime::component::Component,
+        bundled: bool,
+        timeout: Duration,
+        memory_bytes: usize,
+    ) -> Result<Plugin> {
+        let mut linker = Linker::<PluginState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        bindings::HttpPlugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |state| state)
+            .map_err(anyhow::Error::from)?;
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("plugin '{}' cannot be linked", manifest.name))?;
+        let pre = HttpPluginPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "plugin '{}' does not export dbagent:api/handler",
+                    manifest.name
+                )
+            })?;
+        Ok(Plugin {
+            name: Arc::from(manifest.name.as_str()),
+            manifest,
+            bundled,
+            timeout,
+            memory_bytes,
+            pre,
+        })
+    }
+
+    /// Runs `request` on a fresh instance of `plugin` within its deadline and
+    /// memory limit. A trap ends only this instance; the host carries on.
+    pub async fn call(&self, plugin: &Plugin, request: Request) -> Result<Response, CallError> {
+        let deadline = Instant::now() + plugin.timeout;
+        let slot = tokio::time::timeout(
+            plugin.timeout,
+            Arc::clone(&self.instance_slots).acquire_owned(),
+        )
+        .await
+        .map_err(|_| CallError::Busy)?
+        .map_err(|_| CallError::Busy)?;
+
+        let state = PluginState::new(
+            Arc::clone(&plugin.name),
+            Arc::clone(&self.capabilities),
+            plugin.memory_bytes,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        // Check the clock at every tick and yield to other requests between
+        // ticks, so a busy plugin neither overruns nor hogs a worker thread.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .dbagent_api_handler()
+                .call_handle(&mut store, &request)
+                .await
+        };
+        // Host calls (a slow query) are not interrupted by epochs; the outer
+        // timeout ends those, with a little slack so a guest-side interrupt
+        // wins when both are due.
+        let outcome = tokio::time::timeout(plugin.timeout + Duration::from_millis(50), run).await;
+        drop(slot);
+        match outcome {
+            Err(_) => Err(CallError::Timeout(plugin.timeout)),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => {
+                if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    return Err(CallError::Timeout(plugin.timeout));
+                }
+                Err(CallError::Failed(describe_failure(
+                    &error,
+                    plugin,
+                    store.data(),
+                )))
+            }
+        }
+    }
+}
+
+/// A one-line reason for a failed call: the trap, a memory-limit breach in
+/// plain words, and what the guest printed (a panic message) if anything.
+fn describe_failure(error: &wasmtime::Error, plugin: &Plugin, state: &PluginState) -> String {
+    let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+    let mut reason = if chain.iter().any(|m| m.contains("memory growth failure")) {
+        format!(
+            "exceeded its memory limit of {} MiB",
+            plugin.memory_bytes >> 20
+        )
+    } else if let Some(trap) = error.downcast_ref::<Trap>() {
+        format!("trapped: {trap}")
+    } else {
+        chain.last().cloned().unwrap_or_else(|| error.to_string())
+    };
+    let stderr = state.stderr_tail();
+    if !stderr.is_empty() {
+        reason.push_str(": ");
+        reason.push_str(&stderr);
+    }
+    reason
+}

@@ -1,0 +1,93 @@
+//! The SDK for dbagent plugins.
+//!
+//! A plugin is a WebAssembly component built for `wasm32-wasip2` that exports
+//! the `dbagent:api/handler` interface. This crate gives it everything it
+//! needs to do so without touching the raw bindings:
+//!
+//! - [`Router`]: method + path patterns (`/:db/schema/:schema`) with decoded parameters;
+//! - [`Request`] / [`Response`]: query parameters, JSON bodies, JSON answers;
+//! - [`Error`]: an error that carries its HTTP status and renders as `{"error": "..."}`;
+//! - [`pg`]: typed queries on the managed PostgreSQL instance, rows by column name;
+//! - [`quote_ident`] / [`quote_literal`]: safe quoting where SQL needs an identifier;
+//! - [`log`] and [`system`]: the host's log and OS probes.
+//!
+//! ```ignore
+//! use dbagent_sdk::{Request, Response, Error, Router};
+//!
+//! fn hello(_req: &Request, _params: &dbagent_sdk::Params) -> Result<Response, Error> {
+//!     Ok(Response::json(200, &serde_json::json!({"hello": "world"})))
+//! }
+//!
+//! fn handle(req: &Request) -> Result<Response, Error> {
+//!     Router::new().get("/", hello).handle(req)
+//! }
+//!
+//! dbagent_sdk::export_plugin!(handle);
+//! ```
+
+// Lets generated code name this crate by its public path from inside it too.
+extern crate self as dbagent_sdk;
+
+/// The raw bindings generated from the WIT package in `wit/`.
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "http-plugin",
+        path: "../wit",
+        pub_export_macro: true,
+        default_bindings_module: "dbagent_sdk::bindings",
+        runtime_path: "dbagent_sdk::__private::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+mod error;
+mod http;
+pub mod log;
+pub mod pg;
+mod quote;
+mod router;
+pub mod system;
+
+pub use error::Error;
+pub use http::{Request, Response};
+pub use quote::{quote_ident, quote_literal};
+pub use router::{Params, Router};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+
+    use crate::bindings::dbagent::api::http_types;
+
+    /// Runs the plugin's handler and turns its error into a JSON response.
+    pub fn dispatch(
+        request: http_types::Request,
+        handler: fn(&crate::Request) -> Result<crate::Response, crate::Error>,
+    ) -> http_types::Response {
+        let request = crate::Request::from_raw(request);
+        let response = match handler(&request) {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        };
+        response.into_raw()
+    }
+}
+
+/// Exports `handler` (a `fn(&Request) -> Result<Response, Error>`) as the
+/// plugin's `handle` entry point.
+#[macro_export]
+macro_rules! export_plugin {
+    ($handler:path) => {
+        struct __DbagentPlugin;
+
+        impl $crate::bindings::exports::dbagent::api::handler::Guest for __DbagentPlugin {
+            fn handle(
+                request: $crate::bindings::dbagent::api::http_types::Request,
+            ) -> $crate::bindings::dbagent::api::http_types::Response {
+                $crate::__private::dispatch(request, $handler)
+            }
+        }
+
+        $crate::bindings::export!(__DbagentPlugin with_types_in $crate::bindings);
+    };
+}

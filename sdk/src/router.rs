@@ -1,0 +1,176 @@
+use crate::http::percent_decode;
+use crate::{Error, Request, Response};
+
+/// Path parameters captured by a route pattern, already percent-decoded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// The value of `:name`; routes only match when every parameter is
+    /// present, so a handler may rely on the names of its own pattern.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// A handler: the request, the captured parameters, and a response or an error.
+pub type Handler = fn(&Request, &Params) -> Result<Response, Error>;
+
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+struct Route {
+    method: &'static str,
+    segments: Vec<Segment>,
+    handler: Handler,
+}
+
+/// Routes requests on the path that follows the plugin's prefix.
+///
+/// Patterns are `/`-separated; `:name` captures one segment. Literal
+/// segments beat parameters: when two patterns match, the one with the
+/// earlier literal wins, so `/vacuum/scheduled` is never taken for `/:db`.
+/// An unmatched path is a 404 `URL not found.`; a path that matches with
+/// another method is a 405.
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    pub fn route(mut self, method: &'static str, pattern: &str, handler: Handler) -> Self {
+        let segments = split(pattern)
+            .map(|s| match s.strip_prefix(':') {
+                Some(name) => Segment::Param(name.to_string()),
+                None => Segment::Literal(s.to_string()),
+            })
+            .collect();
+        self.routes.push(Route {
+            method,
+            segments,
+            handler,
+        });
+        self
+    }
+
+    pub fn get(self, pattern: &str, handler: Handler) -> Self {
+        self.route("GET", pattern, handler)
+    }
+
+    pub fn post(self, pattern: &str, handler: Handler) -> Self {
+        self.route("POST", pattern, handler)
+    }
+
+    pub fn delete(self, pattern: &str, handler: Handler) -> Self {
+        self.route("DELETE", pattern, handler)
+    }
+
+    pub fn handle(&self, request: &Request) -> Result<Response, Error> {
+        let mut decoded = Vec::new();
+        for raw in split(&request.path) {
+            match percent_decode(raw, false) {
+                Some(segment) => decoded.push(segment),
+                None => return Err(Error::not_found("URL not found.")),
+            }
+        }
+
+        // The most literal pattern decides; only then does the method matter,
+        // so `GET /kill` is a 405 rather than a match for `GET /:pid`.
+        let candidates: Vec<(&Route, Params, Vec<bool>)> = self
+            .routes
+            .iter()
+            .filter_map(|route| matches(route, &decoded).map(|(p, l)| (route, p, l)))
+            .collect();
+        let Some(most_literal) = candidates.iter().map(|(_, _, l)| l).max().cloned() else {
+            return Err(Error::not_found("URL not found."));
+        };
+        candidates
+            .into_iter()
+            .find(|(route, _, l)| *l == most_literal && route.method == request.method)
+            .map_or_else(
+                || Err(Error::new(405, "Method not allowed.")),
+                |(route, params, _)| (route.handler)(request, &params),
+            )
+    }
+}
+
+fn split(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|s| !s.is_empty())
+}
+
+/// The captured parameters and, per segment, whether it matched a literal.
+fn matches(route: &Route, segments: &[String]) -> Option<(Params, Vec<bool>)> {
+    if route.segments.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    let mut literals = Vec::with_capacity(segments.len());
+    for (pattern, segment) in route.segments.iter().zip(segments) {
+        match pattern {
+            Segment::Literal(lit) if lit == segment => literals.push(true),
+            Segment::Literal(_) => return None,
+            Segment::Param(name) => {
+                params.push((name.clone(), segment.clone()));
+                literals.push(false);
+            }
+        }
+    }
+    Some((Params(params), literals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_with(tag: &'static str) -> Result<Response, Error> {
+        Ok(Response::ok(tag))
+    }
+    fn root(_: &Request, _: &Params) -> Result<Response, Error> {
+        ok_with("root")
+    }
+    fn db(_: &Request, p: &Params) -> Result<Response, Error> {
+        Ok(Response::ok(p.get("db")))
+    }
+    fn scheduled(_: &Request, _: &Params) -> Result<Response, Error> {
+        ok_with("scheduled")
+    }
+
+    fn get(router: &Router, path: &str) -> Result<Response, Error> {
+        router.handle(&Request {
+            method: "GET".into(),
+            path: path.into(),
+            ..Default::default()
+        })
+    }
+
+    fn body(r: Result<Response, Error>) -> String {
+        String::from_utf8(r.unwrap().body).unwrap()
+    }
+
+    #[test]
+    fn routes_and_params() {
+        let router = Router::new()
+            .get("/", root)
+            .get("/:db", db)
+            .get("/scheduled", scheduled)
+            .post("/kill", root);
+        assert_eq!(body(get(&router, "")), "\"root\"");
+        assert_eq!(body(get(&router, "/")), "\"root\"");
+        assert_eq!(body(get(&router, "/scheduled")), "\"scheduled\"");
+        assert_eq!(body(get(&router, "/my%20db")), "\"my db\"");
+        assert_eq!(body(get(&router, "/a%2Fb")), "\"a/b\"");
+        assert_eq!(get(&router, "/a/b").unwrap_err().status, 404);
+        assert_eq!(get(&router, "/kill").unwrap_err().status, 405);
+        assert_eq!(get(&router, "/%zz").unwrap_err().status, 404);
+    }
+}
