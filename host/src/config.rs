@@ -20,6 +20,24 @@ pub struct Config {
     pub runtime: Runtime,
     pub plugins_dir: Option<PathBuf>,
     pub plugin: BTreeMap<String, PluginSettings>,
+    pub auth: Auth,
+    pub notifications: Notifications,
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub users_file: PathBuf,
+    /// The agent key: authenticates read-only GET routes without a session.
+    pub key: Option<String>,
+    /// Bearer tokens, as configured; the server keeps only their digests.
+    pub api_tokens: Vec<String>,
+    pub session_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notifications {
+    /// How many notifications are kept; older ones are pruned.
+    pub keep: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +45,10 @@ pub struct Server {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
+    /// PEM certificate chain and private key; both or neither.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The `Access-Control-Allow-Origin` value sent on every response; none when empty.
+    pub cors_allow_origin: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +84,8 @@ pub struct PluginSettings {
     pub grants: Option<Vec<String>>,
     pub timeout_secs: Option<f64>,
     pub memory_mib: Option<u64>,
+    /// Plugin-specific settings (e.g. the dashboard's history length).
+    pub settings: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +103,25 @@ struct RawConfig {
     plugins: RawPlugins,
     #[serde(default)]
     plugin: BTreeMap<String, PluginSettings>,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    notifications: RawNotifications,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    users_file: Option<PathBuf>,
+    key: Option<String>,
+    api_tokens: Option<Vec<String>>,
+    session_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifications {
+    keep: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +130,9 @@ struct RawServer {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     max_body_bytes: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    cors_allow_origin: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +195,45 @@ impl Config {
         })?;
         let data_dir = resolve(raw.server.data_dir.unwrap_or_else(|| "dbagent-data".into()));
         let max_body_bytes = raw.server.max_body_bytes.unwrap_or(1024 * 1024);
+        let tls = match (raw.server.tls_cert, raw.server.tls_key) {
+            (Some(cert), Some(key)) => Some((resolve(cert), resolve(key))),
+            (None, None) => None,
+            _ => bail!(
+                "{}: [server] tls_cert and tls_key go together",
+                file.display()
+            ),
+        };
+        let cors_allow_origin = match raw.server.cors_allow_origin {
+            Some(origin) if origin.is_empty() => None,
+            Some(origin) => Some(origin),
+            None => Some("*".to_string()),
+        };
+
+        let key = raw.auth.key.filter(|k| !k.is_empty());
+        if key.as_ref().is_some_and(|k| k.len() < 8) {
+            bail!(
+                "{}: [auth] key must be at least 8 characters",
+                file.display()
+            );
+        }
+        let api_tokens = raw.auth.api_tokens.unwrap_or_default();
+        if api_tokens.iter().any(|t| t.len() < 16) {
+            bail!(
+                "{}: [auth] api_tokens must each be at least 16 characters",
+                file.display()
+            );
+        }
+        let auth = Auth {
+            users_file: resolve(raw.auth.users_file.unwrap_or_else(|| "users".into())),
+            key,
+            api_tokens,
+            session_timeout: Duration::from_secs(
+                raw.auth.session_timeout_secs.unwrap_or(3600).max(1),
+            ),
+        };
+        let notifications = Notifications {
+            keep: raw.notifications.keep.unwrap_or(1000).clamp(1, 1_000_000),
+        };
 
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let pg = raw.postgresql;
@@ -224,6 +309,8 @@ impl Config {
                 listen,
                 data_dir,
                 max_body_bytes,
+                tls,
+                cors_allow_origin,
             },
             postgresql,
             system: System {
@@ -232,6 +319,8 @@ impl Config {
             runtime,
             plugins_dir: raw.plugins.dir.map(resolve),
             plugin: raw.plugin,
+            auth,
+            notifications,
         })
     }
 }

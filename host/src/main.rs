@@ -1,11 +1,19 @@
 //! `dbagent`: a remote-control agent for database servers whose API areas
 //! are sandboxed WebAssembly plugins.
 
+mod access;
+mod auth;
+mod authn;
 mod capabilities;
 mod config;
+mod core_api;
+mod import_temboard;
 mod manifest;
+mod reload;
 mod runtime;
 mod server;
+mod store;
+mod tls;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -27,12 +35,75 @@ enum Command {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+    /// Manage the users who may log in (the `[auth] users_file`).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Convert a temBoard agent INI configuration into dbagent TOML.
+    ImportTemboard {
+        /// The temBoard agent configuration, e.g. /etc/temboard-agent/temboard-agent.conf.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Where to write the TOML; standard output when absent.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Check a configuration and its plugins without serving, then exit.
     Check {
         /// The TOML configuration file (see docs/CONFIG.md).
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user, or change their password; the password is read from
+    /// standard input (without echo on a terminal).
+    Add {
+        name: String,
+        /// The TOML configuration file naming the users file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Remove a user.
+    Del {
+        name: String,
+        /// The TOML configuration file naming the users file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn users_command(action: UserAction) -> Result<()> {
+    use auth::users::{Users, validate_password, validate_username};
+    match action {
+        UserAction::Add { name, config } => {
+            let config = config::Config::load(&config)?;
+            validate_username(&name)?;
+            let password = auth::users::read_password_from_stdin()?;
+            validate_password(&password)?;
+            Users::set_password(&config.auth.users_file, &name, &password)?;
+            eprintln!(
+                "user '{name}' saved in {}",
+                config.auth.users_file.display()
+            );
+            Ok(())
+        }
+        UserAction::Del { name, config } => {
+            let config = config::Config::load(&config)?;
+            if Users::delete(&config.auth.users_file, &name)? {
+                eprintln!(
+                    "user '{name}' removed from {}",
+                    config.auth.users_file.display()
+                );
+                Ok(())
+            } else {
+                anyhow::bail!("no user '{name}' in {}", config.auth.users_file.display())
+            }
+        }
+    }
 }
 
 fn main() {
@@ -62,7 +133,12 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let app = start(&config).await?;
+            reload::on_sighup(Arc::clone(&app), config);
             server::serve(app).await
+        }
+        Command::User { action } => users_command(action),
+        Command::ImportTemboard { config, output } => {
+            import_temboard::run(&config, output.as_deref())
         }
         Command::Check { config } => {
             let app = start(&config).await?;
@@ -85,6 +161,7 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
             config.server.data_dir.display()
         )
     })?;
+    let store = store::Store::open(&config.server.data_dir)?;
     let sampler = capabilities::proc_sampler::Sampler::new();
     sampler.spawn(config.system.sample_interval);
     let capabilities = Arc::new(capabilities::Capabilities {
@@ -93,6 +170,7 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
             Arc::clone(&sampler),
         ),
         system: sampler,
+        notifications: capabilities::Notifier::new(store.clone(), config.notifications.keep),
     });
     let sources = runtime::loader::collect(&config)?;
     let max_memory = runtime::loader::max_memory_bytes(&config, &sources)?;
@@ -112,10 +190,14 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
         Ok(_) => tracing::info!("connected to PostgreSQL"),
         Err(e) => tracing::warn!("PostgreSQL is not reachable yet: {}", e.message),
     }
-    Ok(Arc::new(server::App {
-        config,
-        runtime,
-        plugins,
-        routes,
-    }))
+    let users = auth::users::Users::load(&config.auth.users_file)?;
+    if users.is_empty() && config.auth.api_tokens.is_empty() {
+        tracing::warn!(
+            users_file = %config.auth.users_file.display(),
+            "no users and no API tokens: nobody can log in; add one with `dbagent user add NAME --config FILE`"
+        );
+    }
+    Ok(Arc::new(server::App::new(
+        config, runtime, plugins, routes, store,
+    )))
 }

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use serde::Deserialize;
 
 /// The capability interfaces a plugin may import, by manifest name.
-pub const CAPABILITIES: &[&str] = &["postgres", "system", "log"];
+pub const CAPABILITIES: &[&str] = &["postgres", "system", "log", "notifications"];
 
 /// The WIT package whose interfaces are capabilities.
 pub const API_PACKAGE: &str = "dbagent:api";

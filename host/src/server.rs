@@ -1,21 +1,30 @@
 //! The HTTP front: accepts connections, serves the host's own routes, and
 //! hands everything else to the plugin that owns the path.
 
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::TokenSet;
 use crate::config::Config;
 use crate::runtime::bindings::dbagent::api::http_types;
+use crate::runtime::routes;
 use crate::runtime::routes::RouteTable;
 use crate::runtime::{CallError, Plugin, Runtime};
+use crate::store::Store;
+use crate::{access, authn, core_api};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, SERVER};
+use hyper::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    CONTENT_TYPE, HeaderName, HeaderValue, SERVER,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -24,6 +33,9 @@ pub const SERVER_HEADER: &str = concat!("dbagent/", env!("CARGO_PKG_VERSION"));
 
 /// A client that has not sent its headers by then is cut off (slow-loris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bound on the request line plus headers (hyper answers 431 past it).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Response headers a plugin may not set: the host frames the response.
 const FRAMING_HEADERS: &[&str] = &[
@@ -37,22 +49,50 @@ const FRAMING_HEADERS: &[&str] = &[
 ];
 
 pub struct App {
+    pub info: crate::core_api::AgentInfo,
+    /// The configuration the agent started with; what a reload may change
+    /// lives in [`Live`].
     pub config: Config,
+    live: std::sync::RwLock<Arc<Live>>,
     pub runtime: Runtime,
     pub plugins: Vec<Arc<Plugin>>,
     pub routes: RouteTable,
+    pub store: Store,
+    pub throttle: LoginThrottle,
 }
 
-type HttpResponse = Response<Full<Bytes>>;
+/// The settings a SIGHUP reload replaces: users file, key, tokens, session
+/// timeout, grants, notification retention.
+pub struct Live {
+    pub config: Arc<Config>,
+    pub tokens: TokenSet,
+}
+
+impl Live {
+    pub fn new(config: Config) -> Live {
+        Live {
+            tokens: TokenSet::new(&config.auth.api_tokens),
+            config: Arc::new(config),
+        }
+    }
+}
+
+pub type HttpResponse = Response<Full<Bytes>>;
 
 pub async fn serve(app: Arc<App>) -> Result<()> {
     let listen = app.config.server.listen;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    if !listen.ip().is_loopback() {
-        tracing::warn!(%listen, "serving plain HTTP on a non-loopback address");
-    }
+    let tls = match &app.config.server.tls {
+        Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+        None => {
+            if !listen.ip().is_loopback() {
+                tracing::warn!(%listen, "serving plain HTTP on a non-loopback address: set [server] tls_cert and tls_key");
+            }
+            None
+        }
+    };
     tracing::info!(%listen, plugins = app.plugins.len(), routes = app.routes.len(), "dbagent is serving");
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -66,43 +106,141 @@ pub async fn serve(app: Arc<App>) -> Result<()> {
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(app.handle(request).await) }
-            });
-            if let Err(e) = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%peer, "connection ended: {e}");
+            match tls {
+                None => serve_connection(app, stream, peer).await,
+                Some(acceptor) => {
+                    // The handshake gets the same bound as reading headers.
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(app, stream, peer).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
 }
 
+async fn serve_connection<S>(app: Arc<App>, stream: S, peer: SocketAddr)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(app.handle(request, peer).await) }
+    });
+    if let Err(e) = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
 impl App {
-    pub async fn handle(&self, request: Request<Incoming>) -> HttpResponse {
+    pub fn new(
+        config: Config,
+        runtime: Runtime,
+        plugins: Vec<Arc<Plugin>>,
+        routes: RouteTable,
+        store: Store,
+    ) -> App {
+        App {
+            info: crate::core_api::AgentInfo::new(),
+            live: std::sync::RwLock::new(Arc::new(Live::new(config.clone()))),
+            config,
+            runtime,
+            plugins,
+            routes,
+            store,
+            throttle: LoginThrottle::default(),
+        }
+    }
+
+    /// The settings in force now.
+    pub fn live(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(live) => Arc::clone(&live),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn replace_live(&self, live: Live) {
+        match self.live.write() {
+            Ok(mut current) => *current = Arc::new(live),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(live),
+        }
+    }
+
+    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+        let mut response = if request.method() == Method::OPTIONS {
+            preflight()
+        } else {
+            self.route(request, peer).await
+        };
+        if let Some(origin) = &self.config.server.cors_allow_origin
+            && let Ok(value) = HeaderValue::from_str(origin)
+        {
+            response
+                .headers_mut()
+                .insert(ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        }
+        response
+    }
+
+    async fn route(&self, request: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
         let path = request.uri().path().to_string();
-        match (request.method(), path.as_str()) {
-            (&Method::GET, "/ping") => {
-                return json_response(StatusCode::OK, &json!({"pong": true}));
-            }
-            (&Method::GET, "/plugins") => {
-                return json_response(StatusCode::OK, &self.plugin_list());
+        let method = request.method().clone();
+        let class = access::classify(&method, &path);
+        match (&method, path.as_str()) {
+            (&Method::GET, "/status") => return core_api::status(self),
+            (&Method::GET, "/discover") => return core_api::discover(self).await,
+            (&Method::POST, "/login") => {
+                return match self.read_body(request.into_body()).await {
+                    Ok(body) => authn::login(self, &body, peer).await,
+                    Err(response) => response,
+                };
             }
             _ => {}
         }
-        let Some(found) = self.routes.resolve(&path) else {
+        // Unknown paths are 404 before authentication, as in temBoard.
+        let found = self.routes.resolve(&path);
+        if found.is_none() && !routes::NATIVE_ROUTES.contains(&path.as_str()) {
             return error(StatusCode::NOT_FOUND, "URL not found.");
+        }
+        let raw_query = request.uri().query().unwrap_or_default();
+        let presented = access::presented(request.headers(), raw_query);
+        let identity = match authn::authenticate(self, presented, class).await {
+            Ok(identity) => identity,
+            Err(response) => return response,
+        };
+        match (&method, path.as_str()) {
+            (&Method::GET, "/ping") => return core_api::ping(),
+            (&Method::GET, "/plugins") => return core_api::plugins(self),
+            (&Method::GET, "/logout") => return authn::logout(self, &identity).await,
+            (&Method::GET, "/profile") => return core_api::profile(&identity),
+            (&Method::GET, "/notifications") => return core_api::notifications(self).await,
+            _ => {}
+        }
+        let Some(found) = found else {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
         };
         let plugin = Arc::clone(&self.plugins[found.plugin]);
+        if let Some(reason) = plugin.disabled_reason() {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("Plugin '{}' is disabled: {reason}", plugin.name),
+            );
+        }
         let prefix = found.prefix.to_string();
         let rest = found.rest.to_string();
-        let method = request.method().as_str().to_string();
-        let query = request.uri().query().unwrap_or_default().to_string();
+        let method = method.as_str().to_string();
+        let query = access::query_without_key(raw_query);
         let headers = request
             .headers()
             .iter()
@@ -113,18 +251,9 @@ impl App {
                 })
             })
             .collect();
-        let body = match Limited::new(request.into_body(), self.config.server.max_body_bytes)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes().to_vec(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.");
-            }
-            Err(e) => {
-                tracing::debug!("cannot read request body: {e}");
-                return error(StatusCode::BAD_REQUEST, "Cannot read the request body.");
-            }
+        let body = match self.read_body(request.into_body()).await {
+            Ok(body) => body,
+            Err(response) => return response,
         };
         let wit_request = http_types::Request {
             method,
@@ -133,7 +262,7 @@ impl App {
             query,
             headers,
             body,
-            user: None,
+            user: identity.user_name().map(str::to_string),
         };
         match self.runtime.call(&plugin, wit_request).await {
             Ok(response) => plugin_response(&plugin, response),
@@ -164,22 +293,46 @@ impl App {
             }
         }
     }
+}
 
-    fn plugin_list(&self) -> serde_json::Value {
-        self.plugins
-            .iter()
-            .map(|p| {
-                json!({
-                    "name": &*p.name,
-                    "version": p.manifest.version,
-                    "description": p.manifest.description,
-                    "routes": p.manifest.routes,
-                    "capabilities": p.manifest.capabilities,
-                    "bundled": p.bundled,
-                })
-            })
+impl App {
+    /// The request body, bounded by `[server] max_body_bytes` (413 past it).
+    async fn read_body(&self, body: Incoming) -> Result<Vec<u8>, HttpResponse> {
+        match Limited::new(body, self.config.server.max_body_bytes)
             .collect()
+            .await
+        {
+            Ok(collected) => Ok(collected.to_bytes().to_vec()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large.",
+            )),
+            Err(e) => {
+                tracing::debug!("cannot read request body: {e}");
+                Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "Cannot read the request body.",
+                ))
+            }
+        }
     }
+}
+
+/// The answer to a CORS preflight: what browsers may send.
+fn preflight() -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(SERVER, HeaderValue::from_static(SERVER_HEADER));
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, X-Session, X-TemBoard-Agent-Key, Authorization"),
+    );
+    response
 }
 
 /// Turns a plugin's response into HTTP, refusing what a plugin must not do:
@@ -231,4 +384,10 @@ pub fn json_response(status: StatusCode, value: &serde_json::Value) -> HttpRespo
 
 pub fn error(status: StatusCode, message: &str) -> HttpResponse {
     json_response(status, &json!({ "error": message }))
+}
+
+/// A failure of the agent itself: the detail goes to the log, never to the client.
+pub fn internal_error(detail: &str) -> HttpResponse {
+    tracing::error!("internal error: {detail}");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
 }

@@ -43,6 +43,7 @@ pub mod bindings {
 mod error;
 mod http;
 pub mod log;
+pub mod notifications;
 pub mod pg;
 mod quote;
 mod router;

@@ -10,7 +10,7 @@ impl Host for PluginState {
         if message.len() > MAX_MESSAGE {
             let cut = message.floor_char_boundary(MAX_MESSAGE);
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let plugin = &*self.plugin;
         match level {

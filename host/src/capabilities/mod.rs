@@ -5,16 +5,57 @@
 //! [`Capabilities`], shared by every plugin instance.
 
 pub mod log;
+pub mod notifications;
 pub mod pg_pool;
 pub mod pg_values;
 pub mod postgres;
 pub mod proc_sampler;
 pub mod system;
 
+use crate::store::Store;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What every plugin instance shares with the host.
 pub struct Capabilities {
     pub postgres: pg_pool::PgPool,
     pub system: Arc<proc_sampler::Sampler>,
+    pub notifications: Notifier,
+}
+
+/// Writes the notification feed for the host and for plugins alike.
+pub struct Notifier {
+    store: Store,
+    /// How many entries the feed keeps; the configuration may change it on reload.
+    keep: AtomicUsize,
+}
+
+impl Notifier {
+    pub fn new(store: Store, keep: usize) -> Notifier {
+        Notifier {
+            store,
+            keep: AtomicUsize::new(keep),
+        }
+    }
+
+    pub fn set_keep(&self, keep: usize) {
+        self.keep.store(keep, Ordering::Relaxed);
+    }
+
+    /// Records `message` by `username`. A failure to write is logged, never
+    /// fails the request that caused it: the action itself has happened.
+    pub async fn notify(&self, username: &str, message: &str) {
+        let store = self.store.clone();
+        let keep = self.keep.load(Ordering::Relaxed);
+        let (username, message) = (username.to_string(), message.to_string());
+        let written = tokio::task::spawn_blocking(move || {
+            store.add_notification(&username, &message, std::time::SystemTime::now(), keep)
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("cannot record a notification: {e:#}"),
+            Err(e) => tracing::error!("cannot record a notification: {e}"),
+        }
+    }
 }

@@ -203,6 +203,8 @@ fn check_capabilities(
     let declared = &source.manifest.capabilities;
     for (import, _) in component.component_type().imports(runtime.engine()) {
         match capability_of_import(import) {
+            // Type-only interfaces of our package carry no capability.
+            Some("http-types") => {}
             Some(capability) if !declared.iter().any(|d| d == capability) => bail!(
                 "plugin '{name}' ({}) imports {import}, but its manifest does not declare capability '{capability}'",
                 source.origin
@@ -215,32 +217,50 @@ fn check_capabilities(
             ),
         }
     }
-    let granted: Vec<String> = match config.plugin.get(name).and_then(|p| p.grants.clone()) {
-        Some(grants) => grants,
-        None if source.bundled => declared.clone(),
-        None => Vec::new(),
-    };
-    let missing: Vec<&str> = declared
-        .iter()
-        .filter(|c| !granted.contains(c))
-        .map(String::as_str)
-        .collect();
+    let missing = missing_grants(config, &source.manifest, source.bundled);
     if !missing.is_empty() {
         bail!(
-            "plugin '{name}' ({}) needs capability {}, not granted: add {} to [plugin.{name}] grants in {}",
+            "plugin '{name}' ({}) {}",
             source.origin,
-            missing
-                .iter()
-                .map(|c| format!("'{c}'"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            missing
-                .iter()
-                .map(|c| format!("\"{c}\""))
-                .collect::<Vec<_>>()
-                .join(", "),
-            config.file.display()
+            describe_missing(config, name, &missing)
         );
     }
     Ok(())
+}
+
+/// The declared capabilities of a plugin that `config` does not grant:
+/// bundled plugins are granted their manifest unless the operator lists
+/// grants; drop-ins get only what the operator lists.
+pub fn missing_grants(config: &Config, manifest: &Manifest, bundled: bool) -> Vec<String> {
+    let listed = config
+        .plugin
+        .get(&manifest.name)
+        .and_then(|p| p.grants.as_ref());
+    manifest
+        .capabilities
+        .iter()
+        .filter(|c| match listed {
+            Some(grants) => !grants.contains(c),
+            None => !bundled,
+        })
+        .cloned()
+        .collect()
+}
+
+/// "needs capability 'x', not granted: add ..." for start-up errors and reloads.
+pub fn describe_missing(config: &Config, name: &str, missing: &[String]) -> String {
+    format!(
+        "needs capability {}, not granted: add {} to [plugin.{name}] grants in {}",
+        missing
+            .iter()
+            .map(|c| format!("'{c}'"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        missing
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.file.display()
+    )
 }

@@ -31,7 +31,21 @@ pub struct Plugin {
     pub bundled: bool,
     pub timeout: Duration,
     pub memory_bytes: usize,
+    /// Why the plugin is out of service (a reload took a grant away), if it is.
+    pub disabled: std::sync::RwLock<Option<String>>,
     pre: HttpPluginPre<PluginState>,
+}
+
+impl Plugin {
+    pub fn disabled_reason(&self) -> Option<String> {
+        self.disabled.read().ok().and_then(|d| d.clone())
+    }
+
+    pub fn set_disabled(&self, reason: Option<String>) {
+        if let Ok(mut d) = self.disabled.write() {
+            *d = reason;
+        }
+    }
 }
 
 /// Why a plugin call produced no response.
@@ -94,6 +108,10 @@ impl Runtime {
         })
     }
 
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -129,6 +147,7 @@ impl Runtime {
             bundled,
             timeout,
             memory_bytes,
+            disabled: std::sync::RwLock::new(None),
             pre,
         })
     }
@@ -147,6 +166,7 @@ impl Runtime {
 
         let state = PluginState::new(
             Arc::clone(&plugin.name),
+            request.user.clone(),
             Arc::clone(&self.capabilities),
             plugin.memory_bytes,
         );

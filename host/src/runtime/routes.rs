@@ -4,7 +4,16 @@ use anyhow::{Result, bail};
 use std::collections::HashMap;
 
 /// Paths the host serves itself; no plugin may claim them.
-pub const NATIVE_ROUTES: &[&str] = &["/ping", "/plugins"];
+pub const NATIVE_ROUTES: &[&str] = &[
+    "/ping",
+    "/plugins",
+    "/status",
+    "/discover",
+    "/login",
+    "/logout",
+    "/profile",
+    "/notifications",
+];
 
 #[derive(Debug, Default)]
 pub struct RouteTable {
@@ -22,7 +31,7 @@ pub struct Match<'a> {
 
 impl RouteTable {
     pub fn add(&mut self, prefix: &str, plugin: usize, name: &str) -> Result<()> {
-        if NATIVE_ROUTES.iter().any(|r| *r == prefix) {
+        if NATIVE_ROUTES.contains(&prefix) {
             bail!("plugin '{name}' claims route prefix '{prefix}', which the host serves itself");
         }
         if let Some((_, other)) = self.prefixes.get(prefix) {

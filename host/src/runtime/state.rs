@@ -8,6 +8,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// The data of one plugin instance's store: lives for one request.
 pub struct PluginState {
     pub plugin: Arc<str>,
+    /// The authenticated user the request came from, if any.
+    pub user: Option<String>,
     pub capabilities: Arc<Capabilities>,
     pub limits: StoreLimits,
     /// What the guest wrote to stderr (a Rust panic message lands here).
@@ -24,6 +26,7 @@ impl PluginState {
     /// arguments, and stdin closed: WASI's defaults, with stderr captured.
     pub fn new(
         plugin: Arc<str>,
+        user: Option<String>,
         capabilities: Arc<Capabilities>,
         memory_bytes: usize,
     ) -> PluginState {
@@ -31,6 +34,7 @@ impl PluginState {
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         PluginState {
             plugin,
+            user,
             capabilities,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)

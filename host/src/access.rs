@@ -1,0 +1,166 @@
+//! Who may call what: which routes are open, which the agent key may read,
+//! and which credentials a request carries. Pure functions, so the policy
+//! can be read and tested in one place.
+
+use hyper::Method;
+use hyper::header::HeaderMap;
+
+/// Routes anyone may call.
+const OPEN_ROUTES: &[(&str, &str)] =
+    &[("GET", "/status"), ("GET", "/discover"), ("POST", "/login")];
+
+/// Prefixes whose GET routes the agent key may read (temBoard's read-only areas).
+const KEY_READABLE_PREFIXES: &[&str] = &[
+    "/activity",
+    "/dashboard",
+    "/maintenance",
+    "/notifications",
+    "/statements",
+];
+
+pub const SESSION_HEADER: &str = "x-session";
+pub const KEY_HEADER: &str = "x-temboard-agent-key";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    Open,
+    /// Needs a session or a bearer token; a GET may also use the agent key.
+    KeyReadable,
+    /// Needs a session or a bearer token.
+    Authenticated,
+}
+
+pub fn classify(method: &Method, path: &str) -> RouteClass {
+    if OPEN_ROUTES
+        .iter()
+        .any(|(m, p)| *m == method.as_str() && *p == path)
+    {
+        return RouteClass::Open;
+    }
+    let under = |prefix: &str| {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    if *method == Method::GET && KEY_READABLE_PREFIXES.iter().any(|p| under(p)) {
+        return RouteClass::KeyReadable;
+    }
+    RouteClass::Authenticated
+}
+
+/// What a request presents to prove who it is, in order of precedence.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented {
+    Session(String),
+    Bearer(String),
+    Key(String),
+    Nothing,
+}
+
+pub fn presented(headers: &HeaderMap, query: &str) -> Presented {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    if let Some(session) = header(SESSION_HEADER) {
+        return Presented::Session(session);
+    }
+    if let Some(token) = header("authorization").and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+    }) {
+        return Presented::Bearer(token);
+    }
+    if let Some(key) = header(KEY_HEADER) {
+        return Presented::Key(key);
+    }
+    if let Some(key) = query_key(query) {
+        return Presented::Key(key);
+    }
+    Presented::Nothing
+}
+
+fn query_key(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let value = pair.strip_prefix("key=")?;
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()
+            .map(|v| v.into_owned())
+    })
+}
+
+/// The query without its `key` parameter: plugins never see the agent key.
+pub fn query_without_key(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && *pair != "key" && !pair.starts_with("key="))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    // Hashing first makes the comparison length-independent too.
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    #[test]
+    fn classes() {
+        assert_eq!(classify(&Method::GET, "/status"), RouteClass::Open);
+        assert_eq!(classify(&Method::POST, "/login"), RouteClass::Open);
+        assert_eq!(classify(&Method::GET, "/login"), RouteClass::Authenticated);
+        assert_eq!(classify(&Method::GET, "/activity"), RouteClass::KeyReadable);
+        assert_eq!(
+            classify(&Method::GET, "/activity/waiting"),
+            RouteClass::KeyReadable
+        );
+        assert_eq!(
+            classify(&Method::POST, "/activity/kill"),
+            RouteClass::Authenticated
+        );
+        assert_eq!(
+            classify(&Method::GET, "/activityx"),
+            RouteClass::Authenticated
+        );
+        assert_eq!(
+            classify(&Method::GET, "/pgconf/configuration"),
+            RouteClass::Authenticated
+        );
+        assert_eq!(
+            classify(&Method::DELETE, "/maintenance/vacuum/1"),
+            RouteClass::Authenticated
+        );
+    }
+
+    #[test]
+    fn credentials() {
+        let mut h = HeaderMap::new();
+        assert_eq!(
+            presented(&h, "a=1&key=s%20ecret"),
+            Presented::Key("s ecret".into())
+        );
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        assert_eq!(presented(&h, ""), Presented::Bearer("abc".into()));
+        h.insert(SESSION_HEADER, HeaderValue::from_static("f00"));
+        assert_eq!(presented(&h, ""), Presented::Session("f00".into()));
+        assert_eq!(query_without_key("limit=3&key=x&key&b=2"), "limit=3&b=2");
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

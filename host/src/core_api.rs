@@ -1,0 +1,148 @@
+//! The routes the host serves itself (temBoard's core API and operator
+//! endpoints); everything else belongs to a plugin.
+
+use crate::authn::Identity;
+use crate::server::{App, HttpResponse, internal_error, json_response};
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+/// Agent-wide facts for `/status`, fixed at start-up except the reload time.
+pub struct AgentInfo {
+    pub start_datetime: String,
+    pub reload_datetime: std::sync::RwLock<String>,
+    pub os_user: String,
+    pub pid: u32,
+}
+
+impl AgentInfo {
+    pub fn new() -> AgentInfo {
+        let now = local_datetime();
+        AgentInfo {
+            start_datetime: now.clone(),
+            reload_datetime: std::sync::RwLock::new(now),
+            os_user: os_user(),
+            pid: std::process::id(),
+        }
+    }
+
+    pub fn mark_reloaded(&self) {
+        if let Ok(mut at) = self.reload_datetime.write() {
+            *at = local_datetime();
+        }
+    }
+}
+
+/// temBoard shows agent times in local time without a zone, e.g. "2018-06-15T15:42:42".
+pub fn local_datetime() -> String {
+    chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+fn os_user() -> String {
+    // SAFETY: called once at start-up, before other threads look up users;
+    // the returned record is copied out at once.
+    unsafe {
+        let pw = libc::getpwuid(libc::geteuid());
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+    }
+    std::env::var("USER").unwrap_or_default()
+}
+
+/// `GET /profile`: who the request was authenticated as.
+pub fn profile(identity: &Identity) -> HttpResponse {
+    json_response(StatusCode::OK, &json!({ "username": identity.user_name() }))
+}
+
+/// Most notifications one `GET /notifications` returns.
+const NOTIFICATIONS_PAGE: usize = 1000;
+
+/// `GET /notifications`: the feed, newest first.
+pub async fn notifications(app: &App) -> HttpResponse {
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || store.notifications(NOTIFICATIONS_PAGE)).await {
+        Ok(Ok(list)) => json_response(StatusCode::OK, &json!(list)),
+        Ok(Err(e)) => internal_error(&format!("notifications: {e:#}")),
+        Err(e) => internal_error(&format!("notifications: {e}")),
+    }
+}
+
+pub fn ping() -> HttpResponse {
+    json_response(StatusCode::OK, &json!({"pong": true}))
+}
+
+pub fn status(app: &App) -> HttpResponse {
+    let info = &app.info;
+    let reload = info
+        .reload_datetime
+        .read()
+        .map(|r| r.clone())
+        .unwrap_or_default();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "start_datetime": info.start_datetime,
+            "version": env!("CARGO_PKG_VERSION"),
+            "user": info.os_user,
+            "reload_datetime": reload,
+            "pid": info.pid,
+            "configfile": app.config.file.display().to_string(),
+        }),
+    )
+}
+
+pub fn plugins(app: &App) -> HttpResponse {
+    let list: Vec<Value> = app
+        .plugins
+        .iter()
+        .map(|p| {
+            json!({
+                "name": &*p.name,
+                "version": p.manifest.version,
+                "description": p.manifest.description,
+                "routes": p.manifest.routes,
+                "capabilities": p.manifest.capabilities,
+                "bundled": p.bundled,
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &Value::Array(list))
+}
+
+/// What a UI needs to register the agent. PostgreSQL fields are null while
+/// the server is unreachable, so discovery still answers.
+pub async fn discover(app: &App) -> HttpResponse {
+    let host = app.runtime.capabilities().system.host();
+    let pg = &app.config.postgresql;
+    let mut body = json!({
+        "hostname": host.hostname,
+        "os": host.os,
+        "cpu": host.cpu_count,
+        "memory_size": host.memory_total_bytes,
+        "agent_version": env!("CARGO_PKG_VERSION"),
+        "pg_host": pg.host,
+        "pg_port": pg.port,
+        "pg_version": Value::Null,
+        "pg_version_num": Value::Null,
+        "pg_data": Value::Null,
+        "plugins": app.plugins.iter().map(|p| json!({"name": &*p.name, "version": p.manifest.version})).collect::<Vec<_>>(),
+    });
+    if let Ok(client) = app.runtime.capabilities().postgres.get(None).await {
+        let query = "SELECT current_setting('server_version') AS version, \
+                     current_setting('server_version_num')::int AS num, \
+                     current_setting('data_directory', true) AS data, \
+                     current_setting('port')::int AS port";
+        match client.query_one(query, &[]).await {
+            Ok(row) => {
+                body["pg_version"] = json!(row.get::<_, String>("version"));
+                body["pg_version_num"] = json!(row.get::<_, i32>("num"));
+                body["pg_data"] = json!(row.get::<_, Option<String>>("data"));
+                body["pg_port"] = json!(row.get::<_, i32>("port"));
+            }
+            Err(e) => tracing::warn!("discover: {e}"),
+        }
+    }
+    json_response(StatusCode::OK, &body)
+}
