@@ -8,7 +8,7 @@
 use crate::access::{Presented, RouteClass};
 use crate::auth::sessions::{is_well_formed_session, new_session_token, session_token_hash};
 use crate::auth::users::{Users, VerifyOutcome, validate_password, validate_username};
-use crate::server::{App, HttpResponse, error, internal_error, json_response};
+use crate::server::{App, HttpResponse, Refusal, error, internal_error, json_response};
 use hyper::StatusCode;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -38,8 +38,8 @@ impl Identity {
     }
 }
 
-fn session_malformed() -> HttpResponse {
-    error(
+fn session_malformed() -> Refusal {
+    Refusal::new(
         StatusCode::NOT_ACCEPTABLE,
         "Parameter 'X-Session' is malformed.",
     )
@@ -50,7 +50,7 @@ pub async fn authenticate(
     app: &App,
     presented: Presented,
     class: RouteClass,
-) -> Result<Identity, HttpResponse> {
+) -> Result<Identity, Refusal> {
     let live = app.live();
     match presented {
         Presented::Session(token) => {
@@ -72,16 +72,16 @@ pub async fn authenticate(
                     name,
                     session_hash: hash,
                 }),
-                Ok(Ok(None)) => Err(error(StatusCode::UNAUTHORIZED, "Invalid session.")),
-                Ok(Err(e)) => Err(internal_error(&format!("session lookup: {e:#}"))),
-                Err(e) => Err(internal_error(&format!("session lookup: {e}"))),
+                Ok(Ok(None)) => Err(Refusal::new(StatusCode::UNAUTHORIZED, "Invalid session.")),
+                Ok(Err(e)) => Err(Refusal::internal(&format!("session lookup: {e:#}"))),
+                Err(e) => Err(Refusal::internal(&format!("session lookup: {e}"))),
             }
         }
         Presented::Bearer(token) => {
             if !live.tokens.is_empty() && live.tokens.contains(&token) {
                 Ok(Identity::Token)
             } else {
-                Err(error(StatusCode::UNAUTHORIZED, "Invalid token."))
+                Err(Refusal::new(StatusCode::UNAUTHORIZED, "Invalid token."))
             }
         }
         // A key never authorizes a change: such a request lacks its session.
@@ -92,23 +92,23 @@ pub async fn authenticate(
             {
                 Ok(Identity::Key)
             }
-            _ => Err(error(StatusCode::UNAUTHORIZED, "Invalid key")),
+            _ => Err(Refusal::new(StatusCode::UNAUTHORIZED, "Invalid key")),
         },
         Presented::Nothing => Err(session_malformed()),
     }
 }
 
 /// The string value of `field`, or temBoard's 406 for a missing or malformed one.
-fn credential(body: &Value, field: &str) -> Result<String, HttpResponse> {
+fn credential(body: &Value, field: &str) -> Result<String, Refusal> {
     match body.get(field) {
-        None | Some(Value::Null) => Err(error(
+        None | Some(Value::Null) => Err(Refusal::new(
             StatusCode::NOT_ACCEPTABLE,
-            &format!("Parameter '{field}' not sent."),
+            format!("Parameter '{field}' not sent."),
         )),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(error(
+        Some(_) => Err(Refusal::new(
             StatusCode::NOT_ACCEPTABLE,
-            &format!("Parameter '{field}' is malformed."),
+            format!("Parameter '{field}' is malformed."),
         )),
     }
 }
@@ -123,11 +123,11 @@ pub async fn login(app: &App, body: &[u8], peer: SocketAddr) -> HttpResponse {
     }
     let username = match credential(&body, "username") {
         Ok(u) => u,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let password = match credential(&body, "password") {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Err(malformed) = validate_username(&username).and_then(|()| validate_password(&password))
     {
@@ -200,7 +200,7 @@ pub async fn login(app: &App, body: &[u8], peer: SocketAddr) -> HttpResponse {
 /// `GET /logout`: ends the session → `{"logout": true}`.
 pub async fn logout(app: &App, identity: &Identity) -> HttpResponse {
     let Identity::User { name, session_hash } = identity else {
-        return session_malformed();
+        return session_malformed().into_response();
     };
     let store = app.store.clone();
     let hash = session_hash.clone();

@@ -171,6 +171,7 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
         ),
         system: sampler,
         notifications: capabilities::Notifier::new(store.clone(), config.notifications.keep),
+        store: store.clone(),
     });
     let sources = runtime::loader::collect(&config)?;
     let max_memory = runtime::loader::max_memory_bytes(&config, &sources)?;
@@ -191,6 +192,8 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
         Err(e) => tracing::warn!("PostgreSQL is not reachable yet: {}", e.message),
     }
     let users = auth::users::Users::load(&config.auth.users_file)?;
+    tracing::info!(users = users.len(), users_file = %config.auth.users_file.display(), "users loaded");
+    spawn_session_purge(store.clone(), config.auth.session_timeout);
     if users.is_empty() && config.auth.api_tokens.is_empty() {
         tracing::warn!(
             users_file = %config.auth.users_file.display(),
@@ -200,4 +203,26 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
     Ok(Arc::new(server::App::new(
         config, runtime, plugins, routes, store,
     )))
+}
+
+/// Deletes sessions nobody logged out of once they expire, so the store
+/// does not grow with abandoned sessions.
+fn spawn_session_purge(store: store::Store, idle: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            let store = store.clone();
+            let purged = tokio::task::spawn_blocking(move || {
+                store.purge_expired_sessions(std::time::SystemTime::now(), idle)
+            })
+            .await;
+            match purged {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::debug!(sessions = n, "purged expired sessions"),
+                Ok(Err(e)) => tracing::warn!("cannot purge expired sessions: {e:#}"),
+                Err(e) => tracing::warn!("cannot purge expired sessions: {e}"),
+            }
+        }
+    });
 }

@@ -203,7 +203,7 @@ impl App {
             (&Method::POST, "/login") => {
                 return match self.read_body(request.into_body()).await {
                     Ok(body) => authn::login(self, &body, peer).await,
-                    Err(response) => response,
+                    Err(refusal) => refusal.into_response(),
                 };
             }
             _ => {}
@@ -217,7 +217,7 @@ impl App {
         let presented = access::presented(request.headers(), raw_query);
         let identity = match authn::authenticate(self, presented, class).await {
             Ok(identity) => identity,
-            Err(response) => return response,
+            Err(refusal) => return refusal.into_response(),
         };
         match (&method, path.as_str()) {
             (&Method::GET, "/ping") => return core_api::ping(),
@@ -253,7 +253,7 @@ impl App {
             .collect();
         let body = match self.read_body(request.into_body()).await {
             Ok(body) => body,
-            Err(response) => return response,
+            Err(refusal) => return refusal.into_response(),
         };
         let wit_request = http_types::Request {
             method,
@@ -297,19 +297,19 @@ impl App {
 
 impl App {
     /// The request body, bounded by `[server] max_body_bytes` (413 past it).
-    async fn read_body(&self, body: Incoming) -> Result<Vec<u8>, HttpResponse> {
+    async fn read_body(&self, body: Incoming) -> Result<Vec<u8>, Refusal> {
         match Limited::new(body, self.config.server.max_body_bytes)
             .collect()
             .await
         {
             Ok(collected) => Ok(collected.to_bytes().to_vec()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(error(
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Refusal::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request body too large.",
             )),
             Err(e) => {
                 tracing::debug!("cannot read request body: {e}");
-                Err(error(
+                Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     "Cannot read the request body.",
                 ))
@@ -380,6 +380,33 @@ pub fn json_response(status: StatusCode, value: &serde_json::Value) -> HttpRespo
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(SERVER, HeaderValue::from_static(SERVER_HEADER));
     response
+}
+
+/// A request refused before it reached its handler: a status and temBoard's
+/// `{"error": ...}` message. Small, so `Result`s carrying it stay cheap.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the agent itself: the detail goes to the log only.
+    pub fn internal(detail: &str) -> Refusal {
+        tracing::error!("internal error: {detail}");
+        Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        error(self.status, &self.message)
+    }
 }
 
 pub fn error(status: StatusCode, message: &str) -> HttpResponse {

@@ -94,10 +94,6 @@ impl Store {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     // ---- sessions ----
 
     /// Records a new session under the SHA-256 (hex) of its token; the token itself is never
@@ -222,6 +218,7 @@ impl Store {
     }
 
     /// Keeps the `keep_last` newest entries; returns how many were deleted.
+    #[cfg(test)]
     pub fn prune_notifications(&self, keep_last: usize) -> anyhow::Result<usize> {
         prune(&self.conn(), keep_last)
     }
@@ -415,8 +412,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let store = Store::open(&data_dir).unwrap();
-        assert_eq!(store.path(), data_dir.join(FILE_NAME));
-        let mode = fs::metadata(store.path()).unwrap().permissions().mode() & 0o777;
+        let _ = &store;
+        let mode = fs::metadata(data_dir.join(FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let journal: String = store
             .conn()

@@ -47,6 +47,8 @@ pub mod notifications;
 pub mod pg;
 mod quote;
 mod router;
+pub mod settings;
+pub mod store;
 pub mod system;
 
 pub use error::Error;

@@ -35,6 +35,7 @@ pub fn digest(username: &str, password: &str) -> [u8; 64] {
 }
 
 /// The users-file text temBoard agent 7 writes for this user and password.
+#[cfg(test)]
 pub fn encode(username: &str, password: &str) -> String {
     STANDARD.encode(digest(username, password))
 }

@@ -172,10 +172,6 @@ impl Users {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn len(&self) -> usize {
         self.users.len()
     }
@@ -184,6 +180,7 @@ impl Users {
         self.users.is_empty()
     }
 
+    #[cfg(test)]
     pub fn contains(&self, name: &str) -> bool {
         self.users.contains_key(name)
     }

@@ -10,6 +10,7 @@ pub mod pg_pool;
 pub mod pg_values;
 pub mod postgres;
 pub mod proc_sampler;
+pub mod store;
 pub mod system;
 
 use crate::store::Store;
@@ -21,6 +22,7 @@ pub struct Capabilities {
     pub postgres: pg_pool::PgPool,
     pub system: Arc<proc_sampler::Sampler>,
     pub notifications: Notifier,
+    pub store: Store,
 }
 
 /// Writes the notification feed for the host and for plugins alike.

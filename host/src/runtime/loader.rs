@@ -3,7 +3,7 @@
 
 use super::cache;
 use super::routes::RouteTable;
-use super::{Plugin, Runtime};
+use super::{Plugin, PluginLimits, Runtime};
 use crate::config::Config;
 use crate::manifest::{Manifest, capability_of_import};
 use anyhow::{Context, Result, bail};
@@ -176,8 +176,24 @@ pub fn load(
         for prefix in &source.manifest.routes {
             routes.add(prefix, plugins.len(), &source.manifest.name)?;
         }
-        let plugin =
-            runtime.prepare(source.manifest, &component, source.bundled, timeout, memory)?;
+        let settings = config
+            .plugin
+            .get(&source.manifest.name)
+            .and_then(|p| p.settings.as_ref())
+            .map(serde_json::to_string)
+            .transpose()
+            .context("plugin settings are not representable as JSON")?
+            .unwrap_or_else(|| "{}".to_string());
+        let plugin = runtime.prepare(
+            source.manifest,
+            &component,
+            PluginLimits {
+                bundled: source.bundled,
+                timeout,
+                memory_bytes: memory,
+                settings: Arc::from(settings),
+            },
+        )?;
         tracing::info!(
             plugin = %plugin.name,
             version = %plugin.manifest.version,
@@ -204,7 +220,7 @@ fn check_capabilities(
     for (import, _) in component.component_type().imports(runtime.engine()) {
         match capability_of_import(import) {
             // Type-only interfaces of our package carry no capability.
-            Some("http-types") => {}
+            Some("http-types" | "settings") => {}
             Some(capability) if !declared.iter().any(|d| d == capability) => bail!(
                 "plugin '{name}' ({}) imports {import}, but its manifest does not declare capability '{capability}'",
                 source.origin

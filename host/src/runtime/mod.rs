@@ -31,6 +31,8 @@ pub struct Plugin {
     pub bundled: bool,
     pub timeout: Duration,
     pub memory_bytes: usize,
+    /// `[plugin.NAME.settings]` as JSON, what `get-settings` returns.
+    pub settings: Arc<str>,
     /// Why the plugin is out of service (a reload took a grant away), if it is.
     pub disabled: std::sync::RwLock<Option<String>>,
     pre: HttpPluginPre<PluginState>,
@@ -46,6 +48,14 @@ impl Plugin {
             *d = reason;
         }
     }
+}
+
+/// How the operator and the manifest configured one plugin.
+pub struct PluginLimits {
+    pub bundled: bool,
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    pub settings: Arc<str>,
 }
 
 /// Why a plugin call produced no response.
@@ -121,9 +131,7 @@ impl Runtime {
         &self,
         manifest: Manifest,
         component: &wasmtime::component::Component,
-        bundled: bool,
-        timeout: Duration,
-        memory_bytes: usize,
+        limits: PluginLimits,
     ) -> Result<Plugin> {
         let mut linker = Linker::<PluginState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
@@ -144,9 +152,10 @@ impl Runtime {
         Ok(Plugin {
             name: Arc::from(manifest.name.as_str()),
             manifest,
-            bundled,
-            timeout,
-            memory_bytes,
+            bundled: limits.bundled,
+            timeout: limits.timeout,
+            memory_bytes: limits.memory_bytes,
+            settings: limits.settings,
             disabled: std::sync::RwLock::new(None),
             pre,
         })
@@ -166,6 +175,7 @@ impl Runtime {
 
         let state = PluginState::new(
             Arc::clone(&plugin.name),
+            Arc::clone(&plugin.settings),
             request.user.clone(),
             Arc::clone(&self.capabilities),
             plugin.memory_bytes,

@@ -8,6 +8,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// The data of one plugin instance's store: lives for one request.
 pub struct PluginState {
     pub plugin: Arc<str>,
+    /// The plugin's settings as JSON.
+    pub settings: Arc<str>,
     /// The authenticated user the request came from, if any.
     pub user: Option<String>,
     pub capabilities: Arc<Capabilities>,
@@ -26,6 +28,7 @@ impl PluginState {
     /// arguments, and stdin closed: WASI's defaults, with stderr captured.
     pub fn new(
         plugin: Arc<str>,
+        settings: Arc<str>,
         user: Option<String>,
         capabilities: Arc<Capabilities>,
         memory_bytes: usize,
@@ -34,6 +37,7 @@ impl PluginState {
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         PluginState {
             plugin,
+            settings,
             user,
             capabilities,
             limits: wasmtime::StoreLimitsBuilder::new()
@@ -67,3 +71,9 @@ impl WasiView for PluginState {
 
 /// `http-types` only defines records; the generated trait has nothing to implement.
 impl crate::runtime::bindings::dbagent::api::http_types::Host for PluginState {}
+
+impl crate::runtime::bindings::dbagent::api::settings::Host for PluginState {
+    async fn get_settings(&mut self) -> String {
+        self.settings.to_string()
+    }
+}
