@@ -1,1 +1,69 @@
+//! The end-to-end test harness: a throwaway PostgreSQL cluster
+//! ([`PgCluster`]) and the real `dbagent` binary serving it over HTTP
+//! ([`Agent`]), with the test guests of `tests/plugins/` and `examples/`
+//! available as drop-in plugins.
+//!
+//! Everything here blocks: each test owns its cluster and agent, and tests
+//! run in parallel threads.
 
+mod agent;
+mod cluster;
+
+pub use agent::{Agent, AgentOptions, StartFailure, TOKEN};
+pub use cluster::PgCluster;
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The directory holding `NAME/NAME.wasm` and `NAME/NAME.toml` for every
+/// test guest, filled by `build.rs`.
+pub fn guests_dir() -> &'static Path {
+    Path::new(env!("DBAGENT_TEST_GUESTS"))
+}
+
+/// `target/` of the repository, for state worth sharing between tests.
+pub fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .join("target")
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+///
+/// The listener is dropped before the port is used, so another process may
+/// take it in between; callers retry on "address in use". Ports already
+/// handed out in this process are skipped, so parallel tests of one binary
+/// never race each other for the same one.
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("cannot bind 127.0.0.1:0")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+}
+
+/// Calls `probe` every 100 ms until it returns `Some`, or panics naming
+/// `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

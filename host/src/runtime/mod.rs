@@ -226,7 +226,10 @@ impl Runtime {
 /// plain words, and what the guest printed (a panic message) if anything.
 fn describe_failure(error: &wasmtime::Error, plugin: &Plugin, state: &PluginState) -> String {
     let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
-    let mut reason = if chain.iter().any(|m| m.contains("memory growth failure")) {
+    let mut reason = if chain
+        .iter()
+        .any(|m| m.contains("growing memory") || m.contains("memory growth"))
+    {
         format!(
             "exceeded its memory limit of {} MiB",
             plugin.memory_bytes >> 20

@@ -1,0 +1,162 @@
+//! Drives, in one run and over one keep-alive connection each:
+//! (a) `GET /ping`, served natively by the host;
+//! (b) `GET /hello/ping`, the same answer from the example plugin;
+//! (c) `GET /activity`, with a few idle client backends to list;
+//! and prints requests/s, p50 and p99 for each, and what a plugin adds.
+//!
+//! Run with `bench/run` (release build, throwaway cluster).
+
+use dbagent_tests::{Agent, AgentOptions, PgCluster, TOKEN};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+struct Stats {
+    name: &'static str,
+    count: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// One HTTP/1.1 keep-alive connection speaking just enough of the protocol
+/// to time requests without a client library's overhead in the figures.
+struct Connection {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    authority: String,
+}
+
+impl Connection {
+    fn open(authority: &str) -> Connection {
+        let stream = TcpStream::connect(authority).expect("connect to the agent");
+        stream.set_nodelay(true).expect("nodelay");
+        Connection {
+            reader: BufReader::new(stream.try_clone().expect("clone stream")),
+            writer: stream,
+            authority: authority.to_string(),
+        }
+    }
+
+    /// Sends one GET and reads the whole response; returns the status.
+    fn get(&mut self, path: &str) -> u16 {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+            self.authority
+        );
+        self.writer
+            .write_all(request.as_bytes())
+            .expect("send request");
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("header line");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).expect("body");
+        status
+    }
+}
+
+fn measure(name: &'static str, authority: &str, path: &str, warmup: usize, count: usize) -> Stats {
+    let mut connection = Connection::open(authority);
+    for _ in 0..warmup {
+        assert_eq!(connection.get(path), 200, "{path} must answer 200");
+    }
+    let mut samples = Vec::with_capacity(count);
+    let started = Instant::now();
+    for _ in 0..count {
+        let t = Instant::now();
+        let status = connection.get(path);
+        samples.push(t.elapsed());
+        assert_eq!(status, 200, "{path} must answer 200");
+    }
+    let elapsed = started.elapsed();
+    samples.sort();
+    Stats {
+        name,
+        count,
+        elapsed,
+        p50: samples[count / 2],
+        p99: samples[(count * 99 / 100).min(count - 1)],
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let count: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("hello")
+            .config("[plugin.hello]\ngrants = [\"log\"]\n"),
+    );
+    // Idle client backends give /activity rows to list and sample.
+    let _clients: Vec<_> = (0..10).map(|_| cluster.connect("postgres")).collect();
+    let url = agent.url("/");
+    let authority = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+
+    let results = [
+        measure("native GET /ping", &authority, "/ping", 500, count),
+        measure(
+            "plugin GET /hello/ping",
+            &authority,
+            "/hello/ping",
+            500,
+            count,
+        ),
+        measure(
+            "plugin GET /activity",
+            &authority,
+            "/activity",
+            100,
+            count / 5,
+        ),
+    ];
+
+    println!(
+        "{:<26} {:>9} {:>12} {:>10} {:>10}",
+        "route", "requests", "requests/s", "p50 µs", "p99 µs"
+    );
+    for s in &results {
+        println!(
+            "{:<26} {:>9} {:>12.0} {:>10.1} {:>10.1}",
+            s.name,
+            s.count,
+            s.count as f64 / s.elapsed.as_secs_f64(),
+            micros(s.p50),
+            micros(s.p99)
+        );
+    }
+    let (native, plugin) = (&results[0], &results[1]);
+    let added = micros(plugin.p50) - micros(native.p50);
+    println!(
+        "plugin vs native: p50 {:.2}x, +{added:.1} µs per request (goal: at most +50 µs)",
+        micros(plugin.p50) / micros(native.p50)
+    );
+}

@@ -1,0 +1,336 @@
+//! The real `dbagent` binary, configured for one test and serving one
+//! [`PgCluster`] over HTTP on a free loopback port.
+
+use crate::{PgCluster, free_port, guests_dir, target_dir};
+use serde_json::Value;
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The API token every test agent accepts (`Authorization: Bearer`).
+pub const TOKEN: &str = "dbagent-tests-token-0123456789";
+
+/// How long the agent may take to load its plugins and answer `/ping`.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many times start-up is tried when the chosen port was taken.
+const START_ATTEMPTS: usize = 3;
+
+/// What a test wants from its agent beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct AgentOptions {
+    /// Test guests (by name, see [`crate::guests_dir`]) installed as drop-ins.
+    pub plugins: Vec<String>,
+    /// TOML appended to the configuration, e.g. `[plugin.spin]\ntimeout_secs = 2`.
+    pub config: String,
+    /// A private compiled-code cache; the default is shared by all tests.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl AgentOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn plugin(mut self, name: &str) -> Self {
+        self.plugins.push(name.to_string());
+        self
+    }
+
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config.push_str(toml);
+        self.config.push('\n');
+        self
+    }
+
+    pub fn cache_dir(mut self, dir: &Path) -> Self {
+        self.cache_dir = Some(dir.to_path_buf());
+        self
+    }
+}
+
+/// The agent exited (or never answered) instead of starting.
+#[derive(Debug)]
+pub struct StartFailure {
+    /// Its exit status, or `None` when it was killed for not answering.
+    pub status: Option<ExitStatus>,
+    /// Everything it printed.
+    pub log: String,
+}
+
+impl fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(status) => writeln!(f, "dbagent exited with {status}; its output:")?,
+            None => writeln!(
+                f,
+                "dbagent did not answer /ping within {START_TIMEOUT:?}; its output:"
+            )?,
+        }
+        f.write_str(&self.log)
+    }
+}
+
+pub struct Agent {
+    dir: TempDir,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    addr: String,
+    child: Option<Child>,
+    http: reqwest::blocking::Client,
+}
+
+impl Agent {
+    /// Starts an agent for `cluster`, panicking with its output if it does
+    /// not come up.
+    pub fn start(cluster: &PgCluster, opts: AgentOptions) -> Agent {
+        Self::try_start(cluster, opts).unwrap_or_else(|failure| panic!("{failure}"))
+    }
+
+    /// Starts an agent for `cluster`; `Err` when it exits before answering
+    /// `/ping` (the tests of start-up refusals want exactly that).
+    pub fn try_start(cluster: &PgCluster, opts: AgentOptions) -> Result<Agent, StartFailure> {
+        let dir = tempfile::Builder::new()
+            .prefix("dbagent-agent-")
+            .tempdir()
+            .expect("cannot create a temporary directory");
+        let plugins_dir = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins_dir).expect("cannot create the plugins directory");
+        for name in &opts.plugins {
+            install_guest(name, &plugins_dir);
+        }
+        let cache_dir = opts
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| target_dir().join("test-plugin-cache"));
+        std::fs::create_dir_all(&cache_dir).expect("cannot create the plugin cache directory");
+
+        let mut agent = Agent {
+            config_path: dir.path().join("dbagent.toml"),
+            log_path: dir.path().join("dbagent.log"),
+            dir,
+            addr: String::new(),
+            child: None,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("cannot build an HTTP client"),
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            agent.addr = format!("127.0.0.1:{}", free_port());
+            agent.write_config(cluster, &cache_dir, &plugins_dir, &opts.config);
+            match agent.spawn_and_wait() {
+                Ok(()) => return Ok(agent),
+                Err(failure)
+                    if attempt < START_ATTEMPTS
+                        && failure
+                            .log
+                            .to_lowercase()
+                            .contains("address already in use") =>
+                {
+                    continue;
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+    }
+
+    /// Stops the agent and starts it again with the same configuration and
+    /// data directory (on a fresh port).
+    pub fn restart(&mut self) -> Result<(), StartFailure> {
+        self.kill();
+        let text = std::fs::read_to_string(&self.config_path).expect("cannot read the config");
+        self.addr = format!("127.0.0.1:{}", free_port());
+        let text = text
+            .lines()
+            .map(|line| {
+                if line.starts_with("listen = ") {
+                    format!("listen = \"{}\"", self.addr)
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&self.config_path, text).expect("cannot write the config");
+        self.spawn_and_wait()
+    }
+
+    fn write_config(&self, cluster: &PgCluster, cache_dir: &Path, plugins_dir: &Path, extra: &str) {
+        let config = format!(
+            r#"[server]
+listen = "{addr}"
+data_dir = {data_dir}
+
+[postgresql]
+host = {socket}
+port = {port}
+user = "postgres"
+dbname = "postgres"
+
+[runtime]
+cache_dir = {cache}
+
+[plugins]
+dir = {plugins}
+
+[auth]
+api_tokens = ["{TOKEN}"]
+
+{extra}
+"#,
+            addr = self.addr,
+            data_dir = toml_string(&self.data_dir()),
+            socket = toml_string(cluster.socket_dir()),
+            port = cluster.port(),
+            cache = toml_string(cache_dir),
+            plugins = toml_string(plugins_dir),
+        );
+        std::fs::write(&self.config_path, config).expect("cannot write the agent config");
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), StartFailure> {
+        let log = File::create(&self.log_path).expect("cannot create the agent log");
+        let child = Command::new(binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("cannot clone the log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary().display()));
+        self.child = Some(child);
+
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(StartFailure {
+                    status: Some(status),
+                    log: self.log_text(),
+                });
+            }
+            if let Ok(response) = self.request(reqwest::Method::GET, "/ping").send()
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            if start.elapsed() > START_TIMEOUT {
+                self.kill();
+                return Err(StartFailure {
+                    status: None,
+                    log: self.log_text(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `http://ADDR/PATH`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The agent's data directory (state store, default cache).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// An authenticated request to `path`.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(TOKEN)
+    }
+
+    /// `GET path`: the status and the body as JSON (a JSON string holding
+    /// the raw text when the body is not JSON, so assertions show it).
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::GET, path))
+    }
+
+    /// `POST path` with `body` as `application/json`.
+    pub fn post_json(&self, path: &str, body: &str) -> (u16, Value) {
+        send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+    }
+
+    /// Everything the agent printed so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn send(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+    let response = request
+        .send()
+        .unwrap_or_else(|e| panic!("HTTP request failed: {e}"));
+    let status = response.status().as_u16();
+    let text = response.text().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// Copies guest `name` into `plugins_dir` as `NAME.wasm` and `NAME.toml`.
+fn install_guest(name: &str, plugins_dir: &Path) {
+    let from = guests_dir().join(name);
+    for ext in ["wasm", "toml"] {
+        let file = format!("{name}.{ext}");
+        std::fs::copy(from.join(&file), plugins_dir.join(&file))
+            .unwrap_or_else(|e| panic!("cannot install test guest {name} ({file}): {e}"));
+    }
+}
+
+/// The `dbagent` binary: `$DBAGENT_BIN`, else `target/<profile>/dbagent`
+/// beside the `deps/` directory of this test executable.
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("DBAGENT_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("cannot locate the test executable");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("dbagent"))
+        .expect("the test executable has no grandparent directory");
+    assert!(
+        path.is_file(),
+        "{} does not exist: build it first with cargo build -p dbagent (or set DBAGENT_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// A path as a TOML basic string.
+fn toml_string(path: &Path) -> String {
+    Value::String(path.display().to_string()).to_string()
+}

@@ -1,0 +1,247 @@
+//! The plugin runtime seen from outside: deadlines, memory limits, panics,
+//! grants, route conflicts, drop-in plugins and the compiled-code cache.
+
+use dbagent_tests::{Agent, AgentOptions, PgCluster, StartFailure};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+fn error_text(body: &Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no \"error\" string in {body}"))
+}
+
+/// The host answers its own route, a bundled plugin and a drop-in plugin.
+fn assert_still_serving(agent: &Agent) {
+    let (status, body) = agent.get("/ping");
+    assert_eq!(status, 200, "GET /ping: {body}");
+    let (status, body) = agent.get("/activity");
+    assert_eq!(status, 200, "GET /activity: {body}");
+    let (status, body) = agent.get("/hello/ping");
+    assert_eq!(status, 200, "GET /hello/ping: {body}");
+}
+
+fn refusal(cluster: &PgCluster, opts: AgentOptions) -> StartFailure {
+    match Agent::try_start(cluster, opts) {
+        Ok(agent) => panic!(
+            "the agent started but should have refused to; its log:\n{}",
+            agent.log_text()
+        ),
+        Err(failure) => {
+            let status = failure
+                .status
+                .unwrap_or_else(|| panic!("the agent hung instead of exiting: {failure}"));
+            assert!(
+                !status.success(),
+                "the agent exited with success: {failure}"
+            );
+            failure
+        }
+    }
+}
+
+#[test]
+fn endless_loop_is_stopped_by_the_deadline() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("spin")
+            .plugin("hello")
+            .config("[plugin.spin]\ngrants = []\ntimeout_secs = 2")
+            .config("[plugin.hello]\ngrants = [\"log\"]"),
+    );
+    let started = Instant::now();
+    let (status, body) = agent.get("/spin");
+    let elapsed = started.elapsed();
+    assert_eq!(status, 504, "GET /spin: {body}");
+    assert!(
+        error_text(&body).contains("spin"),
+        "error names the plugin: {body}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed <= Duration::from_secs(10),
+        "the 2 s deadline took {elapsed:?}"
+    );
+    assert_still_serving(&agent);
+}
+
+#[test]
+fn memory_hog_is_trapped_at_its_limit() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("hog")
+            .plugin("hello")
+            .config("[plugin.hog]\ngrants = []\nmemory_mib = 16")
+            .config("[plugin.hello]\ngrants = [\"log\"]"),
+    );
+    for _ in 0..2 {
+        let (status, body) = agent.get("/hog");
+        assert_eq!(status, 500, "GET /hog: {body}");
+        assert!(
+            error_text(&body).contains("hog"),
+            "error names the plugin: {body}"
+        );
+        assert!(
+            error_text(&body).contains("memory limit of 16 MiB"),
+            "error says the memory limit was hit: {body}"
+        );
+    }
+    assert_still_serving(&agent);
+}
+
+#[test]
+fn panic_message_reaches_the_client() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("panicky")
+            .plugin("hello")
+            .config("[plugin.panicky]\ngrants = []")
+            .config("[plugin.hello]\ngrants = [\"log\"]"),
+    );
+    let (status, body) = agent.get("/panicky");
+    assert_eq!(status, 500, "GET /panicky: {body}");
+    assert!(
+        error_text(&body).contains("deliberate panic for the test"),
+        "the panic message is in the error: {body}"
+    );
+    assert_still_serving(&agent);
+}
+
+#[test]
+fn plugin_importing_ungranted_capability_is_refused() {
+    let cluster = PgCluster::start();
+    for config in ["[plugin.greedy]\ngrants = [\"log\"]", ""] {
+        let failure = refusal(
+            &cluster,
+            AgentOptions::new().plugin("greedy").config(config),
+        );
+        assert!(
+            failure.log.contains("greedy") && failure.log.contains("postgres"),
+            "the refusal names the plugin and the capability (config {config:?}): {failure}"
+        );
+    }
+}
+
+#[test]
+fn granted_capability_is_usable() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("greedy")
+            .config("[plugin.greedy]\ngrants = [\"postgres\"]"),
+    );
+    let (status, body) = agent.get("/greedy");
+    assert_eq!((status, body), (200, json!({"rows": 1})));
+}
+
+#[test]
+fn duplicate_route_prefix_is_refused() {
+    let cluster = PgCluster::start();
+    let failure = refusal(
+        &cluster,
+        AgentOptions::new()
+            .plugin("dup")
+            .config("[plugin.dup]\ngrants = []"),
+    );
+    assert!(
+        failure.log.contains("activity") && failure.log.contains("dup"),
+        "the refusal names both plugins: {failure}"
+    );
+}
+
+#[test]
+fn unknown_path_is_a_json_404() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, body) = agent.get("/nope");
+    assert_eq!(status, 404, "GET /nope: {body}");
+    error_text(&body);
+}
+
+#[test]
+fn example_plugin_as_a_drop_in() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("hello")
+            .config("[plugin.hello]\ngrants = [\"log\"]"),
+    );
+    assert_eq!(agent.get("/hello/ping"), (200, json!({"pong": true})));
+    assert_eq!(agent.get("/ping"), (200, json!({"pong": true})));
+    assert_eq!(
+        agent.get("/hello/echo?name=x%20y"),
+        (200, json!({"name": "x y"}))
+    );
+    let (status, body) = agent.get("/hello");
+    assert_eq!(status, 200, "GET /hello: {body}");
+    assert!(
+        body["hello"].as_str().is_some_and(|name| !name.is_empty()),
+        "GET /hello greets someone: {body}"
+    );
+    // The plugin's log line reaches the agent's log.
+    dbagent_tests::wait_for("the plugin's log line", Duration::from_secs(5), || {
+        agent.log_text().contains("saying hello to").then_some(())
+    });
+}
+
+#[test]
+fn example_plugin_without_its_grant_is_refused() {
+    let cluster = PgCluster::start();
+    let failure = refusal(&cluster, AgentOptions::new().plugin("hello"));
+    assert!(
+        failure.log.contains("hello") && failure.log.contains("log"),
+        "the refusal names the plugin and the capability: {failure}"
+    );
+}
+
+/// Every file under `dir` with its modification time.
+fn files_with_mtimes(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                out.insert(entry.path(), meta.modified().unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn restart_reuses_the_compiled_code_cache() {
+    let cluster = PgCluster::start();
+    let cache = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("hello")
+            .config("[plugin.hello]\ngrants = [\"log\"]")
+            .cache_dir(cache.path()),
+    );
+    let first = files_with_mtimes(cache.path());
+    // One file per component at least: the bundled activity plugin and hello.
+    assert!(
+        first.len() >= 2,
+        "the cache holds the compiled plugins after the first start: {first:?}"
+    );
+
+    agent
+        .restart()
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(agent.get("/hello/ping"), (200, json!({"pong": true})));
+    let second = files_with_mtimes(cache.path());
+    assert_eq!(first, second, "the second start rewrote the cache");
+}
