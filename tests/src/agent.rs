@@ -27,6 +27,10 @@ pub struct AgentOptions {
     pub config: String,
     /// A private compiled-code cache; the default is shared by all tests.
     pub cache_dir: Option<PathBuf>,
+    /// Lines added to the `[server]` table.
+    pub server: String,
+    /// Lines added to the `[auth]` table (which always holds [`TOKEN`]).
+    pub auth: String,
 }
 
 impl AgentOptions {
@@ -42,6 +46,18 @@ impl AgentOptions {
     pub fn config(mut self, toml: &str) -> Self {
         self.config.push_str(toml);
         self.config.push('\n');
+        self
+    }
+
+    pub fn server(mut self, lines: &str) -> Self {
+        self.server.push_str(lines);
+        self.server.push('\n');
+        self
+    }
+
+    pub fn auth(mut self, lines: &str) -> Self {
+        self.auth.push_str(lines);
+        self.auth.push('\n');
         self
     }
 
@@ -122,7 +138,7 @@ impl Agent {
         loop {
             attempt += 1;
             agent.addr = format!("127.0.0.1:{}", free_port());
-            agent.write_config(cluster, &cache_dir, &plugins_dir, &opts.config);
+            agent.write_config(cluster, &cache_dir, &plugins_dir, &opts);
             match agent.spawn_and_wait() {
                 Ok(()) => return Ok(agent),
                 Err(failure)
@@ -160,11 +176,18 @@ impl Agent {
         self.spawn_and_wait()
     }
 
-    fn write_config(&self, cluster: &PgCluster, cache_dir: &Path, plugins_dir: &Path, extra: &str) {
+    fn write_config(
+        &self,
+        cluster: &PgCluster,
+        cache_dir: &Path,
+        plugins_dir: &Path,
+        opts: &AgentOptions,
+    ) {
         let config = format!(
             r#"[server]
 listen = "{addr}"
 data_dir = {data_dir}
+{server}
 
 [postgresql]
 host = {socket}
@@ -180,9 +203,13 @@ dir = {plugins}
 
 [auth]
 api_tokens = ["{TOKEN}"]
+{auth}
 
 {extra}
 "#,
+            server = opts.server,
+            auth = opts.auth,
+            extra = opts.config,
             addr = self.addr,
             data_dir = toml_string(&self.data_dir()),
             socket = toml_string(cluster.socket_dir()),
@@ -242,6 +269,39 @@ api_tokens = ["{TOKEN}"]
         format!("http://{}{path}", self.addr)
     }
 
+    /// The agent's own directory (configuration, log, data).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The configuration file the agent was started with.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The agent process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGHUP`) to the agent.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.pid() as i32;
+        assert!(pid > 0, "the agent is not running");
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// A request without any credential.
+    pub fn anonymous(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
     /// The agent's data directory (state store, default cache).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -290,7 +350,8 @@ impl Drop for Agent {
     }
 }
 
-fn send(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+/// Sends `request`: the status and the body as JSON.
+pub fn send(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
     let response = request
         .send()
         .unwrap_or_else(|e| panic!("HTTP request failed: {e}"));
@@ -312,7 +373,7 @@ fn install_guest(name: &str, plugins_dir: &Path) {
 
 /// The `dbagent` binary: `$DBAGENT_BIN`, else `target/<profile>/dbagent`
 /// beside the `deps/` directory of this test executable.
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("DBAGENT_BIN") {
         return PathBuf::from(path);
     }

@@ -9,7 +9,7 @@
 mod agent;
 mod cluster;
 
-pub use agent::{Agent, AgentOptions, StartFailure, TOKEN};
+pub use agent::{Agent, AgentOptions, StartFailure, TOKEN, binary, send};
 pub use cluster::PgCluster;
 
 use std::collections::HashSet;
