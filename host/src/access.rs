@@ -49,6 +49,19 @@ pub fn classify(method: &Method, path: &str) -> RouteClass {
     RouteClass::Authenticated
 }
 
+/// Headers that carry credentials; plugins never see them.
+pub fn is_credential_header(name: &str) -> bool {
+    [
+        SESSION_HEADER,
+        KEY_HEADER,
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
 /// What a request presents to prove who it is, in order of precedence.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
@@ -159,6 +172,8 @@ mod tests {
         h.insert(SESSION_HEADER, HeaderValue::from_static("f00"));
         assert_eq!(presented(&h, ""), Presented::Session("f00".into()));
         assert_eq!(query_without_key("limit=3&key=x&key&b=2"), "limit=3&b=2");
+        assert!(is_credential_header("X-Session") && is_credential_header("authorization"));
+        assert!(!is_credential_header("content-type"));
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));

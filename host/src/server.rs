@@ -244,6 +244,7 @@ impl App {
         let headers = request
             .headers()
             .iter()
+            .filter(|(name, _)| !access::is_credential_header(name.as_str()))
             .filter_map(|(name, value)| {
                 Some(http_types::Header {
                     name: name.as_str().to_string(),

@@ -580,3 +580,64 @@ fn import_temboard_gives_a_config_the_agent_starts_with() {
     assert_eq!(answer.0, 200, "{}", answer.1);
     assert!(answer.1["rows"].is_array());
 }
+
+#[test]
+fn plugins_never_see_credentials() {
+    let cluster = PgCluster::start();
+    let agent = agent_with_alice(
+        &cluster,
+        AgentOptions::new()
+            .plugin("hello")
+            .config("[plugin.hello]\ngrants = [\"log\"]")
+            .auth(&format!("key = \"{KEY}\"")),
+    );
+    let session = session_of(&agent, "alice", "alice-secret");
+    let (status, seen) = send(
+        agent
+            .anonymous(Method::GET, &format!("/hello/request?a=1&key={KEY}"))
+            .header("X-Session", &session)
+            .header("X-TemBoard-Agent-Key", KEY)
+            .header("X-Custom", "kept"),
+    );
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["user"], "alice");
+    assert_eq!(seen["query"], "a=1");
+    let headers: Vec<&str> = seen["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(headers.contains(&"x-custom"), "{headers:?}");
+    for secret in ["x-session", "x-temboard-agent-key", "authorization"] {
+        assert!(
+            !headers.contains(&secret),
+            "{secret} reached the plugin: {headers:?}"
+        );
+    }
+}
+
+#[test]
+fn user_del_removes_a_user() {
+    let cluster = PgCluster::start();
+    let agent = agent_with_alice(&cluster, AgentOptions::new());
+    session_of(&agent, "alice", "alice-secret");
+    let out = Command::new(binary())
+        .args(["user", "del", "alice", "--config"])
+        .arg(agent.config_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        login(
+            &agent,
+            r#"{"username": "alice", "password": "alice-secret"}"#
+        )
+        .0,
+        404
+    );
+}

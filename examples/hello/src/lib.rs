@@ -5,6 +5,7 @@
 //! - `GET /hello/ping` → `{"pong": true}`, the plugin twin of the host's
 //!   native `GET /ping` (the benchmark compares the two)
 //! - `GET /hello/echo?name=x` → `{"name": "x"}`
+//! - `GET /hello/request` → what the plugin was given: header names, query, user
 
 use dbagent_sdk::{Error, Params, Request, Response, Router};
 use serde_json::json;
@@ -26,11 +27,21 @@ fn echo(req: &Request, _: &Params) -> Result<Response, Error> {
     Ok(Response::ok(&json!({ "name": name })))
 }
 
+fn request(req: &Request, _: &Params) -> Result<Response, Error> {
+    let headers: Vec<&str> = req.headers.iter().map(|(name, _)| name.as_str()).collect();
+    Ok(Response::ok(&json!({
+        "headers": headers,
+        "query": req.query,
+        "user": req.user,
+    })))
+}
+
 fn handle(req: &Request) -> Result<Response, Error> {
     Router::new()
         .get("/", hello)
         .get("/ping", ping)
         .get("/echo", echo)
+        .get("/request", request)
         .handle(req)
 }
 

@@ -4,18 +4,25 @@
 //!   CPU, memory and I/O rates sampled by the host;
 //! - `GET /activity/waiting`: backends waiting for a lock;
 //! - `GET /activity/blocking`: backends holding a lock others wait for;
-//! - `POST /activity/kill`: terminate backends.
+//! - `POST /activity/kill`: terminate client backends.
+//!
+//! The agent's own connections are left out of the listing and cannot be
+//! killed; see [`sql`] for how they are recognised.
 
-mod human;
+mod format;
+mod rows;
 mod sql;
 
 use dbagent_sdk::pg::{self, Row};
-use dbagent_sdk::{Error, Params, Request, Response, Router, notifications, system};
+use dbagent_sdk::system::{self, ProcessSample};
+use dbagent_sdk::{Error, Params, Request, Response, Router, log, notifications};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 const DEFAULT_LIMIT: i64 = 300;
+/// Far more backends than any instance has; a bigger limit is a mistake.
 const MAX_LIMIT: i64 = 100_000;
-/// More pids than any instance has backends; bounds one kill request.
+/// Bounds the work of one kill request, and the size of its SQL parameter.
 const MAX_KILL_PIDS: usize = 1000;
 
 fn handle(req: &Request) -> Result<Response, Error> {
@@ -29,6 +36,41 @@ fn handle(req: &Request) -> Result<Response, Error> {
 
 dbagent_sdk::export_plugin!(handle);
 
+fn activity(req: &Request, _: &Params) -> Result<Response, Error> {
+    listing(req, sql::ACTIVITY, rows::Backend::from_row)
+}
+
+fn waiting(req: &Request, _: &Params) -> Result<Response, Error> {
+    listing(req, sql::WAITING, rows::LockedBackend::from_row)
+}
+
+fn blocking(req: &Request, _: &Params) -> Result<Response, Error> {
+    listing(req, sql::BLOCKING, rows::LockedBackend::from_row)
+}
+
+/// `{"rows": [...]}` from `sql` (which takes the limit as `$1`), each row
+/// joined with the host's figures for its process.
+fn listing<T: Serialize>(
+    req: &Request,
+    sql: &str,
+    to_row: fn(&Row<'_>, &[ProcessSample]) -> Result<T, Error>,
+) -> Result<Response, Error> {
+    let rows = pg::query(None, sql, &[limit(req)?.into()])?;
+    let mut pids = rows
+        .iter()
+        .map(|row| row.get::<i32>("pid"))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A blocker holding several locks is listed once per lock.
+    pids.sort_unstable();
+    pids.dedup();
+    let samples = system::process_stats(&pids);
+    let out = rows
+        .iter()
+        .map(|row| to_row(&row, &samples))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Response::ok(&json!({ "rows": out })))
+}
+
 /// `?limit=N`: a positive integer up to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
 fn limit(req: &Request) -> Result<i64, Error> {
     match req.query_param("limit") {
@@ -40,94 +82,7 @@ fn limit(req: &Request) -> Result<i64, Error> {
     }
 }
 
-fn round(value: f64, decimals: i32) -> f64 {
-    let factor = 10f64.powi(decimals);
-    (value * factor).round() / factor
-}
-
-/// The rows of `sql` (which takes the limit as `$1`) with the host's
-/// process figures merged in, and `extra` columns copied as they are.
-fn backends(req: &Request, sql: &str, extra: &[&str]) -> Result<Response, Error> {
-    let rows = pg::query(None, sql, &[limit(req)?.into()])?;
-    let pids: Vec<i32> = rows
-        .iter()
-        .map(|r| r.get::<i32>("pid"))
-        .collect::<Result<_, _>>()?;
-    let samples = system::process_stats(&pids);
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows.iter() {
-        let pid: i32 = row.get("pid")?;
-        let sample = samples.iter().find(|s| s.pid == pid);
-        let mut item = serde_json::Map::new();
-        item.insert("pid".into(), json!(pid));
-        item.insert(
-            "database".into(),
-            json!(row.get::<Option<String>>("database")?),
-        );
-        item.insert("user".into(), json!(row.get::<Option<String>>("user")?));
-        for column in extra.iter().filter(|c| **c == "client") {
-            item.insert((*column).into(), column_json(&row, column)?);
-        }
-        item.insert(
-            "cpu".into(),
-            json!(round(sample.map_or(0.0, |s| s.cpu_percent), 2)),
-        );
-        item.insert(
-            "memory".into(),
-            json!(round(sample.map_or(0.0, |s| s.memory_percent), 2)),
-        );
-        item.insert(
-            "read_s".into(),
-            json!(human::rate(sample.map_or(0.0, |s| s.read_bytes_per_second))),
-        );
-        item.insert(
-            "write_s".into(),
-            json!(human::rate(
-                sample.map_or(0.0, |s| s.write_bytes_per_second)
-            )),
-        );
-        item.insert(
-            "iow".into(),
-            json!(yes_no(sample.is_some_and(|s| s.io_wait))),
-        );
-        for column in extra.iter().filter(|c| **c != "client") {
-            item.insert((*column).into(), column_json(&row, column)?);
-        }
-        item.insert("state".into(), json!(row.get::<Option<String>>("state")?));
-        item.insert(
-            "duration".into(),
-            json!(round(row.get::<f64>("duration")?, 3)),
-        );
-        item.insert("query".into(), json!(row.get::<Option<String>>("query")?));
-        out.push(Value::Object(item));
-    }
-    Ok(Response::ok(&json!({ "rows": out })))
-}
-
-fn column_json(row: &Row<'_>, column: &str) -> Result<Value, Error> {
-    Ok(match column {
-        "wait" => json!(yes_no(row.get::<bool>("wait")?)),
-        _ => json!(row.get::<Option<String>>(column)?),
-    })
-}
-
-fn yes_no(flag: bool) -> &'static str {
-    if flag { "Y" } else { "N" }
-}
-
-fn activity(req: &Request, _: &Params) -> Result<Response, Error> {
-    backends(req, sql::ACTIVITY, &["client", "wait"])
-}
-
-fn waiting(req: &Request, _: &Params) -> Result<Response, Error> {
-    backends(req, sql::WAITING, &["relation", "type", "mode"])
-}
-
-fn blocking(req: &Request, _: &Params) -> Result<Response, Error> {
-    backends(req, sql::BLOCKING, &["relation", "type", "mode"])
-}
-
-/// `{"pids": [...]}`: a list of at most [`MAX_KILL_PIDS`] 32-bit integers.
+/// `{"pids": [...]}`: at most [`MAX_KILL_PIDS`] integers that fit a pid (int4).
 fn kill_pids(body: &[u8]) -> Result<Vec<i32>, Error> {
     let malformed = || Error::malformed("pids");
     let body: Value = serde_json::from_slice(body).map_err(|_| malformed())?;
@@ -147,6 +102,8 @@ fn kill_pids(body: &[u8]) -> Result<Vec<i32>, Error> {
         .collect()
 }
 
+/// `{"backends": [{"pid": N, "killed": bool}, ...]}` in request order; a pid
+/// that is no client backend is `"killed": false`, not an error.
 fn kill(req: &Request, _: &Params) -> Result<Response, Error> {
     let pids = kill_pids(&req.body)?;
     let array = format!(
@@ -157,14 +114,22 @@ fn kill(req: &Request, _: &Params) -> Result<Response, Error> {
             .join(",")
     );
     let rows = pg::query(None, sql::KILL, &[array.into()])?;
+    let by = req
+        .user
+        .as_deref()
+        .map_or_else(String::new, |user| format!(" at the request of {user}"));
     let mut backends = Vec::with_capacity(rows.len());
     for row in rows.iter() {
         let pid: i32 = row.get("pid")?;
         let killed: bool = row.get("killed")?;
         if killed {
-            let message = format!("Backend {pid} terminated");
-            dbagent_sdk::log::info(&message);
-            notifications::notify(&message);
+            log::info(&format!("backend {pid} terminated{by}"));
+            // temBoard's notification, shown by GET /notifications.
+            notifications::notify(&format!("Backend {pid} terminated"));
+        } else {
+            log::info(&format!(
+                "backend {pid} not terminated{by}: not a client backend"
+            ));
         }
         backends.push(json!({ "pid": pid, "killed": killed }));
     }
@@ -179,20 +144,29 @@ mod tests {
     fn kill_bodies() {
         assert_eq!(kill_pids(br#"{"pids": [1, 2]}"#).unwrap(), vec![1, 2]);
         assert_eq!(kill_pids(br#"{"pids": []}"#).unwrap(), Vec::<i32>::new());
+        let thousand = format!("{{\"pids\": [{}]}}", vec!["1"; 1000].join(","));
+        assert_eq!(kill_pids(thousand.as_bytes()).unwrap().len(), 1000);
+        let too_many = format!("{{\"pids\": [{}]}}", vec!["1"; 1001].join(","));
         for bad in [
             &br#"{"pids": "x"}"#[..],
             br#"{"pids": [1, "a"]}"#,
             br#"{"pids": [1.5]}"#,
-            br#"{"pids": [99999999999]}"#,
+            br#"{"pids": [2147483648]}"#,
+            br#"{"pids": [99999999999999999999]}"#,
+            br#"{"pids": null}"#,
+            br#"{"pid": [1]}"#,
             br#"{}"#,
             b"not json",
             b"",
             br#"[1]"#,
+            too_many.as_bytes(),
         ] {
             let err = kill_pids(bad).unwrap_err();
             assert_eq!(
                 (err.status, err.message.as_str()),
-                (406, "Parameter 'pids' is malformed.")
+                (406, "Parameter 'pids' is malformed."),
+                "{}",
+                String::from_utf8_lossy(bad)
             );
         }
     }
@@ -205,16 +179,21 @@ mod tests {
         };
         assert_eq!(limit(&with("")).unwrap(), DEFAULT_LIMIT);
         assert_eq!(limit(&with("limit=5")).unwrap(), 5);
+        assert_eq!(limit(&with("limit=100000")).unwrap(), 100_000);
         for bad in [
             "limit=0",
             "limit=-1",
             "limit=abc",
-            "limit=1000000",
+            "limit=1.5",
+            "limit=100001",
+            "limit=99999999999999999999",
             "limit=",
         ] {
+            let err = limit(&with(bad)).unwrap_err();
             assert_eq!(
-                limit(&with(bad)).unwrap_err().message,
-                "Parameter 'limit' is malformed."
+                (err.status, err.message.as_str()),
+                (406, "Parameter 'limit' is malformed."),
+                "{bad}"
             );
         }
     }

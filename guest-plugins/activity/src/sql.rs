@@ -1,8 +1,19 @@
-//! The catalog queries. Every query takes its row limit as `$1`.
+//! The catalog queries. The three listings take their row limit as `$1`.
 //!
-//! Only client backends are listed, never the agent's own connections:
-//! the host tags every connection of its pool `application_name = 'dbagent'`,
-//! and the query's own backend is `pg_backend_pid()`.
+//! The agent's own connections are never listed nor terminated: the query's
+//! own backend is `pg_backend_pid()`, and the host tags every connection of
+//! its pool `application_name = 'dbagent'`, so the other pooled connections
+//! (idle, or busy serving another plugin) are recognised by that tag. A
+//! client that sets the same application name hides itself; that is the
+//! price of not asking the host for its pool's pids.
+//!
+//! `duration` is clamped at 0 because `now()` is the start of this query's
+//! transaction, which can be later than another backend's `query_start`.
+//!
+//! The lock listings show the locked relation by name when it lives in the
+//! database this query runs in, or is a shared catalog (`database = 0`):
+//! `regclass` only resolves there. Other databases' relations show as their
+//! OID, and locks on no relation as `' '`, as temBoard does.
 
 pub const ACTIVITY: &str = "
 SELECT a.pid,
@@ -11,7 +22,7 @@ SELECT a.pid,
        a.client_addr::text AS client,
        COALESCE(a.wait_event_type = 'Lock', false) AS wait,
        a.state,
-       COALESCE(EXTRACT(EPOCH FROM (now() - a.query_start))::float8, 0) AS duration,
+       GREATEST(COALESCE(EXTRACT(EPOCH FROM (now() - a.query_start))::float8, 0), 0) AS duration,
        a.query
   FROM pg_stat_activity a
  WHERE a.backend_type = 'client backend'
@@ -20,81 +31,72 @@ SELECT a.pid,
  ORDER BY a.query_start ASC NULLS LAST, a.pid
  LIMIT $1";
 
-/// The locked relation by name when it is in the database we are connected
-/// to (regclass only resolves there), by OID otherwise, `' '` for locks on
-/// no relation, as temBoard shows it. A macro so `concat!` can share it.
-macro_rules! relation {
-    () => {
-        "
-       CASE WHEN l.relation IS NULL THEN ' '
-            WHEN l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            THEN l.relation::regclass::text
-            ELSE l.relation::text END AS relation,"
-    };
-}
-
-pub const WAITING: &str = concat!(
-    "
+pub const WAITING: &str = "
 SELECT a.pid,
        a.datname::text AS database,
-       a.usename::text AS user,",
-    relation!(),
-    "
+       a.usename::text AS user,
+       CASE WHEN l.relation IS NULL THEN ' '
+            WHEN l.database IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+            THEN l.relation::regclass::text
+            ELSE l.relation::text END AS relation,
        l.locktype AS type,
        l.mode,
        a.state,
-       COALESCE(EXTRACT(EPOCH FROM (now() - a.query_start))::float8, 0) AS duration,
+       GREATEST(COALESCE(EXTRACT(EPOCH FROM (now() - a.query_start))::float8, 0), 0) AS duration,
        a.query
   FROM pg_locks l
   JOIN pg_stat_activity a ON a.pid = l.pid
  WHERE NOT l.granted
    AND a.pid <> pg_backend_pid()
  ORDER BY a.query_start ASC NULLS LAST, a.pid
- LIMIT $1"
-);
+ LIMIT $1";
 
-/// Holders of a granted lock that another backend waits for on the same
-/// transaction id, or on the same relation of the same database.
-pub const BLOCKING: &str = concat!(
-    "
-SELECT * FROM (
-SELECT DISTINCT ON (a.pid, l.locktype, l.relation, l.mode)
-       a.pid,
-       a.datname::text AS database,
-       a.usename::text AS user,",
-    relation!(),
-    "
-       l.locktype AS type,
-       l.mode,
-       a.state,
-       COALESCE(EXTRACT(EPOCH FROM (now() - a.query_start))::float8, 0) AS duration,
-       a.query,
-       a.query_start
-  FROM pg_locks l
-  JOIN pg_stat_activity a ON a.pid = l.pid
- WHERE l.granted
-   AND a.pid <> pg_backend_pid()
-   AND EXISTS (
-       SELECT 1 FROM pg_locks w
-        WHERE NOT w.granted
-          AND w.pid <> l.pid
-          AND ((w.locktype = 'transactionid' AND l.locktype = 'transactionid'
-                AND w.transactionid = l.transactionid)
-            OR (w.locktype = 'relation' AND l.locktype = 'relation'
-                AND w.database IS NOT DISTINCT FROM l.database
-                AND w.relation = l.relation)))
- ORDER BY a.pid, l.locktype, l.relation, l.mode
-) AS holders
+/// Holders of a granted lock that another backend waits for: a lock on the
+/// same transaction id, or on the same relation of the same database. One
+/// row per (pid, type, relation, mode) even when several backends wait.
+/// `"user"` is quoted outside its `AS`: bare, it would mean `current_user`.
+pub const BLOCKING: &str = r#"
+SELECT pid, database, "user", relation, type, mode, state, duration, query
+  FROM (SELECT DISTINCT ON (a.pid, l.locktype, l.relation, l.mode)
+               a.pid,
+               a.datname::text AS database,
+               a.usename::text AS user,
+               CASE WHEN l.relation IS NULL THEN ' '
+                    WHEN l.database IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+                    THEN l.relation::regclass::text
+                    ELSE l.relation::text END AS relation,
+               l.locktype AS type,
+               l.mode,
+               a.state,
+               GREATEST(COALESCE(EXTRACT(EPOCH FROM (now() - a.query_start))::float8, 0), 0) AS duration,
+               a.query,
+               a.query_start
+          FROM pg_locks l
+          JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.granted
+           AND a.pid <> pg_backend_pid()
+           AND EXISTS (
+               SELECT 1
+                 FROM pg_locks w
+                WHERE NOT w.granted
+                  AND w.pid <> l.pid
+                  AND ((w.locktype = 'transactionid' AND l.locktype = 'transactionid'
+                        AND w.transactionid = l.transactionid)
+                    OR (w.locktype = 'relation' AND l.locktype = 'relation'
+                        AND w.database = l.database
+                        AND w.relation = l.relation)))
+         ORDER BY a.pid, l.locktype, l.relation, l.mode) AS holders
  ORDER BY query_start ASC NULLS LAST, pid
- LIMIT $1"
-);
+ LIMIT $1"#;
 
-/// Terminates each listed pid that is a client backend other than the
-/// agent's own, in request order. CASE, unlike AND, guarantees the check
-/// runs before the termination.
+/// Terminates each pid of `$1` (an int4 array literal such as `{1,2,3}`:
+/// the host has no array parameter) that is a client backend other than the
+/// agent's own, and answers one row per pid in request order. The check is
+/// inside CASE because CASE, unlike AND, guarantees it runs first.
 pub const KILL: &str = "
 SELECT p.pid,
-       CASE WHEN EXISTS (SELECT 1 FROM pg_stat_activity a
+       CASE WHEN EXISTS (SELECT 1
+                           FROM pg_stat_activity a
                           WHERE a.pid = p.pid
                             AND a.backend_type = 'client backend'
                             AND a.pid <> pg_backend_pid()
