@@ -11,6 +11,7 @@ mod import_temboard;
 mod manifest;
 mod reload;
 mod runtime;
+mod scheduler;
 mod server;
 mod store;
 mod tls;
@@ -134,6 +135,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve { config } => {
             let app = start(&config).await?;
             reload::on_sighup(Arc::clone(&app), config);
+            scheduler::spawn(Arc::clone(&app));
             server::serve(app).await
         }
         Command::User { action } => users_command(action),
@@ -172,6 +174,7 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
         system: sampler,
         notifications: capabilities::Notifier::new(store.clone(), config.notifications.keep),
         store: store.clone(),
+        jobs_changed: tokio::sync::Notify::new(),
     });
     let sources = runtime::loader::collect(&config)?;
     let max_memory = runtime::loader::max_memory_bytes(&config, &sources)?;

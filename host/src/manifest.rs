@@ -4,7 +4,14 @@ use anyhow::{Result, bail};
 use serde::Deserialize;
 
 /// The capability interfaces a plugin may import, by manifest name.
-pub const CAPABILITIES: &[&str] = &["postgres", "system", "log", "notifications", "store"];
+pub const CAPABILITIES: &[&str] = &[
+    "postgres",
+    "system",
+    "log",
+    "notifications",
+    "store",
+    "jobs",
+];
 
 /// The WIT package whose interfaces are capabilities.
 pub const API_PACKAGE: &str = "dbagent:api";

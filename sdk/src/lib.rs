@@ -42,6 +42,7 @@ pub mod bindings {
 
 mod error;
 mod http;
+pub mod jobs;
 pub mod log;
 pub mod notifications;
 pub mod pg;
@@ -62,6 +63,19 @@ pub mod __private {
 
     use crate::bindings::dbagent::api::http_types;
 
+    /// The start-up hook of a plugin without one.
+    pub fn no_init() -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The job runner of a plugin without jobs.
+    pub fn no_jobs(job: &crate::jobs::Job) -> Result<(), String> {
+        Err(format!(
+            "this plugin runs no jobs (asked to run '{}')",
+            job.name
+        ))
+    }
+
     /// Runs the plugin's handler and turns its error into a JSON response.
     pub fn dispatch(
         request: http_types::Request,
@@ -77,10 +91,24 @@ pub mod __private {
 }
 
 /// Exports `handler` (a `fn(&Request) -> Result<Response, Error>`) as the
-/// plugin's `handle` entry point.
+/// plugin's `handle` entry point. Plugins with jobs also name their
+/// start-up hook and job runner:
+///
+/// ```ignore
+/// dbagent_sdk::export_plugin!(handle, init = init, run_job = run_job);
+/// // fn init() -> Result<(), String>
+/// // fn run_job(job: &dbagent_sdk::jobs::Job) -> Result<(), String>
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
     ($handler:path) => {
+        $crate::export_plugin!(
+            $handler,
+            init = $crate::__private::no_init,
+            run_job = $crate::__private::no_jobs
+        );
+    };
+    ($handler:path, init = $init:path, run_job = $run_job:path) => {
         struct __DbagentPlugin;
 
         impl $crate::bindings::exports::dbagent::api::handler::Guest for __DbagentPlugin {
@@ -88,6 +116,16 @@ macro_rules! export_plugin {
                 request: $crate::bindings::dbagent::api::http_types::Request,
             ) -> $crate::bindings::dbagent::api::http_types::Response {
                 $crate::__private::dispatch(request, $handler)
+            }
+        }
+
+        impl $crate::bindings::exports::dbagent::api::lifecycle::Guest for __DbagentPlugin {
+            fn init() -> Result<(), String> {
+                $init()
+            }
+
+            fn run_job(job: $crate::jobs::Job) -> Result<(), String> {
+                $run_job(&job)
             }
         }
 

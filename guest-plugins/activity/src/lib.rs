@@ -17,7 +17,7 @@ use dbagent_sdk::pg::{self, Row};
 use dbagent_sdk::system::{self, ProcessSample};
 use dbagent_sdk::{Error, Params, Request, Response, Router, log, notifications};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const DEFAULT_LIMIT: i64 = 300;
 /// Far more backends than any instance has; a bigger limit is a mistake.
@@ -68,7 +68,25 @@ fn listing<T: Serialize>(
         .iter()
         .map(|row| to_row(&row, &samples))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Response::ok(&json!({ "rows": out })))
+    Ok(Response::ok(&Listing { rows: out }))
+}
+
+/// Serialised straight from structs, never through `serde_json::Value`,
+/// whose maps would sort the fields alphabetically.
+#[derive(Serialize)]
+struct Listing<T> {
+    rows: Vec<T>,
+}
+
+#[derive(Serialize)]
+struct Kills {
+    backends: Vec<Kill>,
+}
+
+#[derive(Serialize)]
+struct Kill {
+    pid: i32,
+    killed: bool,
 }
 
 /// `?limit=N`: a positive integer up to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
@@ -128,12 +146,12 @@ fn kill(req: &Request, _: &Params) -> Result<Response, Error> {
             notifications::notify(&format!("Backend {pid} terminated"));
         } else {
             log::info(&format!(
-                "backend {pid} not terminated{by}: not a client backend"
+                "backend {pid} not terminated{by}: not a client backend, or the agent's own"
             ));
         }
-        backends.push(json!({ "pid": pid, "killed": killed }));
+        backends.push(Kill { pid, killed });
     }
-    Ok(Response::ok(&json!({ "backends": backends })))
+    Ok(Response::ok(&Kills { backends }))
 }
 
 #[cfg(test)]
@@ -169,6 +187,20 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn kill_answer_keeps_temboard_field_order() {
+        let answer = Kills {
+            backends: vec![Kill {
+                pid: 13309,
+                killed: true,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&answer).unwrap(),
+            r#"{"backends":[{"pid":13309,"killed":true}]}"#
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! client that sets the same application name hides itself; that is the
 //! price of not asking the host for its pool's pids.
 //!
+//! `client` is `host(client_addr)`, the bare address: `client_addr::text`
+//! would append a netmask (`127.0.0.1/32`). It is null for Unix sockets.
+//!
 //! `duration` is clamped at 0 because `now()` is the start of this query's
 //! transaction, which can be later than another backend's `query_start`.
 //!
@@ -19,7 +22,7 @@ pub const ACTIVITY: &str = "
 SELECT a.pid,
        a.datname::text AS database,
        a.usename::text AS user,
-       a.client_addr::text AS client,
+       host(a.client_addr) AS client,
        COALESCE(a.wait_event_type = 'Lock', false) AS wait,
        a.state,
        GREATEST(COALESCE(EXTRACT(EPOCH FROM (now() - a.query_start))::float8, 0), 0) AS duration,
@@ -51,11 +54,15 @@ SELECT a.pid,
  ORDER BY a.query_start ASC NULLS LAST, a.pid
  LIMIT $1";
 
-/// Holders of a granted lock that another backend waits for: a lock on the
-/// same transaction id, or on the same relation of the same database. One
-/// row per (pid, type, relation, mode) even when several backends wait.
+/// Holders of a granted lock on an object that another backend waits to
+/// lock: the same transaction id, the same relation of the same database,
+/// and likewise for tuples, advisory locks and the other lock types (every
+/// identifying column of `pg_locks` equal). One row per (pid, type,
+/// relation, mode) even when several backends wait. `pg_locks` is read once
+/// so that holders and waiters come from the same snapshot of the lock table.
 /// `"user"` is quoted outside its `AS`: bare, it would mean `current_user`.
 pub const BLOCKING: &str = r#"
+WITH locks AS MATERIALIZED (SELECT * FROM pg_locks)
 SELECT pid, database, "user", relation, type, mode, state, duration, query
   FROM (SELECT DISTINCT ON (a.pid, l.locktype, l.relation, l.mode)
                a.pid,
@@ -71,20 +78,25 @@ SELECT pid, database, "user", relation, type, mode, state, duration, query
                GREATEST(COALESCE(EXTRACT(EPOCH FROM (now() - a.query_start))::float8, 0), 0) AS duration,
                a.query,
                a.query_start
-          FROM pg_locks l
+          FROM locks l
           JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.granted
            AND a.pid <> pg_backend_pid()
            AND EXISTS (
                SELECT 1
-                 FROM pg_locks w
+                 FROM locks w
                 WHERE NOT w.granted
                   AND w.pid <> l.pid
-                  AND ((w.locktype = 'transactionid' AND l.locktype = 'transactionid'
-                        AND w.transactionid = l.transactionid)
-                    OR (w.locktype = 'relation' AND l.locktype = 'relation'
-                        AND w.database = l.database
-                        AND w.relation = l.relation)))
+                  AND w.locktype = l.locktype
+                  AND w.database IS NOT DISTINCT FROM l.database
+                  AND w.relation IS NOT DISTINCT FROM l.relation
+                  AND w.page IS NOT DISTINCT FROM l.page
+                  AND w.tuple IS NOT DISTINCT FROM l.tuple
+                  AND w.virtualxid IS NOT DISTINCT FROM l.virtualxid
+                  AND w.transactionid IS NOT DISTINCT FROM l.transactionid
+                  AND w.classid IS NOT DISTINCT FROM l.classid
+                  AND w.objid IS NOT DISTINCT FROM l.objid
+                  AND w.objsubid IS NOT DISTINCT FROM l.objsubid)
          ORDER BY a.pid, l.locktype, l.relation, l.mode) AS holders
  ORDER BY query_start ASC NULLS LAST, pid
  LIMIT $1"#;

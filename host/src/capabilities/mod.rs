@@ -4,6 +4,7 @@
 //! capability needs across requests (connection pools, OS samples) lives in
 //! [`Capabilities`], shared by every plugin instance.
 
+pub mod jobs;
 pub mod log;
 pub mod notifications;
 pub mod pg_pool;
@@ -23,6 +24,9 @@ pub struct Capabilities {
     pub system: Arc<proc_sampler::Sampler>,
     pub notifications: Notifier,
     pub store: Store,
+    /// Woken when a job is added, cancelled or finished, so the scheduler
+    /// looks at the store again.
+    pub jobs_changed: tokio::sync::Notify,
 }
 
 /// Writes the notification feed for the host and for plugins alike.

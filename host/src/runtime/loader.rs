@@ -220,7 +220,7 @@ fn check_capabilities(
     for (import, _) in component.component_type().imports(runtime.engine()) {
         match capability_of_import(import) {
             // Type-only interfaces of our package carry no capability.
-            Some("http-types" | "settings") => {}
+            Some("http-types" | "job-types" | "settings") => {}
             Some(capability) if !declared.iter().any(|d| d == capability) => bail!(
                 "plugin '{name}' ({}) imports {import}, but its manifest does not declare capability '{capability}'",
                 source.origin

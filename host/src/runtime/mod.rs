@@ -12,6 +12,7 @@ use crate::manifest::Manifest;
 use anyhow::{Context, Result};
 use bindings::HttpPluginPre;
 use bindings::dbagent::api::http_types::{Request, Response};
+use bindings::dbagent::api::job_types::Job;
 use state::PluginState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -164,6 +165,55 @@ impl Runtime {
     /// Runs `request` on a fresh instance of `plugin` within its deadline and
     /// memory limit. A trap ends only this instance; the host carries on.
     pub async fn call(&self, plugin: &Plugin, request: Request) -> Result<Response, CallError> {
+        let user = request.user.clone();
+        self.run(plugin, user, move |instance, store| {
+            Box::pin(async move {
+                instance
+                    .dbagent_api_handler()
+                    .call_handle(store, &request)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// Calls the plugin's start-up hook.
+    pub async fn init(&self, plugin: &Plugin) -> Result<Result<(), String>, CallError> {
+        self.run(plugin, None, |instance, store| {
+            Box::pin(instance.dbagent_api_lifecycle().call_init(store))
+        })
+        .await
+    }
+
+    /// Runs one of the plugin's jobs.
+    pub async fn run_job(
+        &self,
+        plugin: &Plugin,
+        job: Job,
+    ) -> Result<Result<(), String>, CallError> {
+        self.run(plugin, None, move |instance, store| {
+            Box::pin(async move {
+                instance
+                    .dbagent_api_lifecycle()
+                    .call_run_job(store, &job)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// Instantiates `plugin` in a fresh store with its limits and runs `call`
+    /// on it. Host calls (a slow query) are not interrupted by epochs; an
+    /// outer timeout ends those.
+    async fn run<R, F>(
+        &self,
+        plugin: &Plugin,
+        user: Option<String>,
+        call: F,
+    ) -> Result<R, CallError>
+    where
+        F: for<'a> FnOnce(&'a bindings::HttpPlugin, &'a mut Store<PluginState>) -> BoxedCall<'a, R>,
+    {
         let deadline = Instant::now() + plugin.timeout;
         let slot = tokio::time::timeout(
             plugin.timeout,
@@ -176,7 +226,7 @@ impl Runtime {
         let state = PluginState::new(
             Arc::clone(&plugin.name),
             Arc::clone(&plugin.settings),
-            request.user.clone(),
+            user,
             Arc::clone(&self.capabilities),
             plugin.memory_bytes,
         );
@@ -195,19 +245,14 @@ impl Runtime {
 
         let run = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .dbagent_api_handler()
-                .call_handle(&mut store, &request)
-                .await
+            call(&instance, &mut store).await
         };
-        // Host calls (a slow query) are not interrupted by epochs; the outer
-        // timeout ends those, with a little slack so a guest-side interrupt
-        // wins when both are due.
+        // A little slack so that a guest-side interrupt wins when both are due.
         let outcome = tokio::time::timeout(plugin.timeout + Duration::from_millis(50), run).await;
         drop(slot);
         match outcome {
             Err(_) => Err(CallError::Timeout(plugin.timeout)),
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
                 if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                     return Err(CallError::Timeout(plugin.timeout));
@@ -218,6 +263,22 @@ impl Runtime {
                     store.data(),
                 )))
             }
+        }
+    }
+}
+
+/// The future of one export call, borrowing the instance and its store.
+type BoxedCall<'a, R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Busy => f.write_str("no free instance slot within the deadline"),
+            CallError::Timeout(limit) => {
+                write!(f, "did not finish within {} s", limit.as_secs_f64())
+            }
+            CallError::Failed(reason) => f.write_str(reason),
         }
     }
 }

@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod jobs;
+pub use jobs::{JobRow, NewJob};
+
 pub const FILE_NAME: &str = "dbagent.db";
 
 /// Schema steps, applied in order: step `i` brings `user_version` from `i` to `i + 1`. Append new
@@ -46,6 +49,22 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (plugin, key)
      ) WITHOUT ROWID;
      CREATE INDEX sessions_last_seen ON sessions (last_seen);",
+    // 3: scheduled jobs; times in Unix milliseconds.
+    "CREATE TABLE jobs (
+         id TEXT PRIMARY KEY NOT NULL,
+         plugin TEXT NOT NULL,
+         name TEXT NOT NULL,
+         every_ms INTEGER,
+         payload TEXT NOT NULL,
+         next_run INTEGER,
+         status TEXT NOT NULL,
+         last_run INTEGER,
+         last_error TEXT,
+         runs INTEGER NOT NULL DEFAULT 0,
+         created INTEGER NOT NULL,
+         UNIQUE (plugin, name)
+     );
+     CREATE INDEX jobs_next_run ON jobs (next_run);",
 ];
 
 /// The schema version this binary writes.

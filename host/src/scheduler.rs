@@ -1,0 +1,109 @@
+//! Runs plugins' jobs when they are due.
+//!
+//! The schedule lives in the state store, so jobs survive restarts: a job
+//! due while the agent was down runs at start-up, and one interrupted by a
+//! crash runs again. A job that traps or overruns its deadline is recorded
+//! as failed with the reason; the scheduler carries on.
+
+use crate::capabilities::jobs::{job_of, now_ms};
+use crate::runtime::Plugin;
+use crate::server::App;
+use crate::store::JobRow;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest the scheduler sleeps without looking at the store again.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+pub fn spawn(app: Arc<App>) {
+    tokio::spawn(async move {
+        let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.requeue_interrupted_jobs(now_ms())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::warn!(jobs = n, "jobs interrupted by the last stop run again"),
+            Ok(Err(e)) => tracing::error!("cannot requeue interrupted jobs: {e:#}"),
+            Err(e) => tracing::error!("cannot requeue interrupted jobs: {e}"),
+        }
+        for plugin in &app.plugins {
+            match app.runtime.init(plugin).await {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => {
+                    tracing::error!(plugin = %plugin.name, "plugin start-up hook failed: {message}")
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %plugin.name, "plugin start-up hook failed: {e}")
+                }
+            }
+        }
+        loop {
+            let sleep = match run_due(&app).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!("scheduler: {e:#}");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = app.runtime.capabilities().jobs_changed.notified() => {}
+            }
+        }
+    });
+}
+
+/// Starts every due job; returns how long to wait for the next one.
+async fn run_due(app: &Arc<App>) -> anyhow::Result<Duration> {
+    let store = app.store.clone();
+    let now = now_ms();
+    let due = tokio::task::spawn_blocking(move || store.due_jobs(now)).await??;
+    for job in due {
+        let plugin = app.plugins.iter().find(|p| *p.name == *job.plugin).cloned();
+        let store = app.store.clone();
+        let id = job.id.clone();
+        let started = tokio::task::spawn_blocking(move || store.start_job(&id, now)).await??;
+        if !started {
+            continue;
+        }
+        let app = Arc::clone(app);
+        tokio::spawn(async move { run_one(app, plugin, job).await });
+    }
+    let store = app.store.clone();
+    let next = tokio::task::spawn_blocking(move || store.next_job_due()).await??;
+    Ok(match next {
+        Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(MAX_SLEEP),
+        None => MAX_SLEEP,
+    })
+}
+
+async fn run_one(app: Arc<App>, plugin: Option<Arc<Plugin>>, job: JobRow) {
+    let error = match &plugin {
+        None => Some(format!("plugin '{}' is not loaded", job.plugin)),
+        Some(plugin) => match plugin.disabled_reason() {
+            Some(reason) => Some(format!("plugin '{}' is disabled: {reason}", plugin.name)),
+            None => match app.runtime.run_job(plugin, job_of(job.clone())).await {
+                Ok(Ok(())) => None,
+                Ok(Err(message)) => Some(message),
+                Err(e) => Some(e.to_string()),
+            },
+        },
+    };
+    if let Some(reason) = &error {
+        tracing::warn!(plugin = %job.plugin, job = %job.name, id = %job.id, "job failed: {reason}");
+    } else {
+        tracing::debug!(plugin = %job.plugin, job = %job.name, id = %job.id, "job done");
+    }
+    // A periodic job keeps its cadence, but never catches up on missed runs.
+    let next_run = job
+        .every_ms
+        .map(|every| (job.next_run.unwrap_or_else(now_ms) + every).max(now_ms()));
+    let store = app.store.clone();
+    let id = job.id.clone();
+    match tokio::task::spawn_blocking(move || store.finish_job(&id, error.as_deref(), next_run))
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(id = %job.id, "cannot record the job's outcome: {e:#}"),
+        Err(e) => tracing::error!(id = %job.id, "cannot record the job's outcome: {e}"),
+    }
+    app.runtime.capabilities().jobs_changed.notify_one();
+}
