@@ -7,6 +7,7 @@
 pub mod jobs;
 pub mod log;
 pub mod notifications;
+pub mod os_probes;
 pub mod pg_pool;
 pub mod pg_values;
 pub mod postgres;

@@ -4,7 +4,9 @@
 //! Sampling in the background means a request reads the latest rates at once
 //! instead of sleeping to measure them.
 
-use crate::runtime::bindings::dbagent::api::system::{HostInfo, ProcessSample};
+use crate::runtime::bindings::dbagent::api::system::{
+    CpuShares, HostInfo, MemoryShares, ProcessSample,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -26,6 +28,8 @@ pub struct Sampler {
     previous: Mutex<HashMap<i32, Reading>>,
     host: RwLock<HostInfo>,
     system: Mutex<sysinfo::System>,
+    /// The CPU times of the previous sample, for shares over the interval.
+    cpu_times: Mutex<Option<super::os_probes::CpuTimes>>,
     clock_ticks_per_second: f64,
     page_size: u64,
 }
@@ -48,6 +52,7 @@ impl Sampler {
             previous: Mutex::new(HashMap::new()),
             host: RwLock::new(empty_host_info()),
             system: Mutex::new(system),
+            cpu_times: Mutex::new(None),
             clock_ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
             page_size: if page > 0 { page as u64 } else { 4096 },
         };
@@ -114,6 +119,15 @@ impl Sampler {
         system.refresh_memory();
         system.refresh_cpu_usage();
         let load = sysinfo::System::load_average();
+        let cpu_now = super::os_probes::CpuTimes::read();
+        let cpu_shares = match (self.cpu_times.lock().ok().as_deref_mut(), cpu_now) {
+            (Some(previous), Some(now)) => {
+                let shares = previous.as_ref().map(|before| now.shares_since(before));
+                *previous = Some(now);
+                shares
+            }
+            _ => None,
+        };
         let info = HostInfo {
             hostname: sysinfo::System::host_name().unwrap_or_default(),
             os: os_description(),
@@ -124,6 +138,8 @@ impl Sampler {
             load_average_1: load.one,
             load_average_5: load.five,
             load_average_15: load.fifteen,
+            cpu_shares: cpu_shares.unwrap_or_else(idle_cpu),
+            memory_shares: super::os_probes::memory_shares().unwrap_or_else(empty_memory),
         };
         if let Ok(mut host) = self.host.write() {
             *host = info;
@@ -260,6 +276,27 @@ fn empty_host_info() -> HostInfo {
         load_average_1: 0.0,
         load_average_5: 0.0,
         load_average_15: 0.0,
+        cpu_shares: idle_cpu(),
+        memory_shares: empty_memory(),
+    }
+}
+
+fn idle_cpu() -> CpuShares {
+    CpuShares {
+        user: 0.0,
+        system: 0.0,
+        iowait: 0.0,
+        steal: 0.0,
+        idle: 100.0,
+    }
+}
+
+fn empty_memory() -> MemoryShares {
+    MemoryShares {
+        total_kb: 0,
+        active: 0.0,
+        cached: 0.0,
+        free: 100.0,
     }
 }
 
