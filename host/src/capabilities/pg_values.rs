@@ -48,31 +48,17 @@ impl ToSql for Param<'_> {
                 Type::FLOAT8 => f.to_sql(ty, out),
                 _ => Err(mismatch("float", ty)),
             },
-            Value::Text(s) | Value::Numeric(s) => match *ty {
+            Value::Text(s) | Value::Numeric(s) | Value::Json(s) => match *ty {
                 _ if is_text_like(ty) => s.as_str().to_sql(&Type::TEXT, out),
-                Type::JSON => {
-                    out.put_slice(s.as_bytes());
-                    Ok(IsNull::No)
-                }
-                Type::JSONB => {
-                    out.put_u8(1);
+                Type::JSON | Type::JSONB => {
+                    if *ty == Type::JSONB {
+                        // jsonb's binary form is a version byte before the text.
+                        out.put_u8(1);
+                    }
                     out.put_slice(s.as_bytes());
                     Ok(IsNull::No)
                 }
                 _ => Err(mismatch("text", ty)),
-            },
-            Value::Json(s) => match *ty {
-                Type::JSON => {
-                    out.put_slice(s.as_bytes());
-                    Ok(IsNull::No)
-                }
-                Type::JSONB => {
-                    out.put_u8(1);
-                    out.put_slice(s.as_bytes());
-                    Ok(IsNull::No)
-                }
-                _ if is_text_like(ty) => s.as_str().to_sql(&Type::TEXT, out),
-                _ => Err(mismatch("json", ty)),
             },
             Value::Bytes(b) if *ty == Type::BYTEA => b.as_slice().to_sql(ty, out),
             Value::Bytes(_) => Err(mismatch("bytes", ty)),
