@@ -50,7 +50,13 @@ impl Request {
     /// The body parsed as JSON; an empty or invalid body is a 400
     /// `{"error": "Invalid json format"}`, temBoard's wording.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|_| Error::bad_request("Invalid json format"))
+        self.json_or(Error::bad_request("Invalid json format"))
+    }
+
+    /// The body parsed as JSON, or `error` when it is empty, invalid or of
+    /// another shape (e.g. temBoard's 406 `Parameter 'pids' is malformed.`).
+    pub fn json_or<T: DeserializeOwned>(&self, error: Error) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|_| error)
     }
 }
 
