@@ -256,12 +256,23 @@ fn read_io(pid: i32) -> (u64, u64) {
     (field("read_bytes:"), field("write_bytes:"))
 }
 
+/// "Linux 6.1.0 (Debian GNU/Linux 12)": the kernel first, as temBoard
+/// shows it, then the distribution when known.
 fn os_description() -> String {
-    let name = sysinfo::System::name().unwrap_or_else(|| std::env::consts::OS.to_string());
     let kernel = sysinfo::System::kernel_version().unwrap_or_default();
-    match sysinfo::System::long_os_version() {
-        Some(long) => format!("{name} {kernel} ({long})"),
-        None => format!("{name} {kernel}"),
+    let system = if cfg!(target_os = "linux") {
+        "Linux"
+    } else {
+        std::env::consts::OS
+    };
+    let distribution = match (sysinfo::System::name(), sysinfo::System::os_version()) {
+        (Some(name), Some(version)) => Some(format!("{name} {version}")),
+        (Some(name), None) => Some(name),
+        _ => None,
+    };
+    match distribution {
+        Some(distribution) => format!("{system} {kernel} ({distribution})"),
+        None => format!("{system} {kernel}"),
     }
 }
 

@@ -1,0 +1,42 @@
+//! The history of data sets in the plugin's store: one key per set (see
+//! [`HISTORY_PREFIX`]), so a collection writes one small value and deletes
+//! the oldest ones instead of rewriting the whole history each time.
+
+use crate::figures::{HISTORY_PREFIX, history_key, keys_to_prune, keys_to_show};
+use crate::metrics::{DataSet, now_micros};
+use dbagent_sdk::{Error, store};
+
+/// Stores `set` as the newest and keeps the newest `keep` sets.
+pub fn append(set: &DataSet, keep: u64) -> Result<(), Error> {
+    let keys = store::list(HISTORY_PREFIX);
+    let key = history_key(now_micros(), keys.last().map(String::as_str));
+    store::put_json(&key, set)?;
+    // The new key sorts after every existing one.
+    let keep = usize::try_from(keep)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(1);
+    for old in keys_to_prune(&keys, keep) {
+        store::delete(old)?;
+    }
+    Ok(())
+}
+
+/// The newest `keep` sets, oldest first. A value that does not read back
+/// as a set (written by another version) is left out rather than failing
+/// the whole history.
+pub fn read(keep: u64) -> Vec<DataSet> {
+    let keys = store::list(HISTORY_PREFIX);
+    let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+    keys_to_show(&keys, keep)
+        .iter()
+        .filter_map(|key| store::get_json(key))
+        .collect()
+}
+
+/// The newest set, if any was collected.
+pub fn last() -> Option<DataSet> {
+    store::list(HISTORY_PREFIX)
+        .iter()
+        .rev()
+        .find_map(|key| store::get_json(key))
+}

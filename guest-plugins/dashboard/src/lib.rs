@@ -1,0 +1,144 @@
+//! The dashboard plugin: temBoard's dashboard API.
+//!
+//! A periodic job (`collect`, every `scheduler_interval` seconds, scheduled
+//! by the start-up hook) measures one [`metrics::DataSet`] and appends it
+//! to the history in the plugin's store, which keeps the newest
+//! `history_length` sets across restarts (see [`history`]).
+//!
+//! - `GET /dashboard`: the newest collected set (a live one before the first
+//!   collection);
+//! - `GET /dashboard/live`: a set measured now;
+//! - `GET /dashboard/history`: the kept sets, oldest first;
+//! - `GET /dashboard/config`: `history_length` and `scheduler_interval`;
+//! - `GET /dashboard/{buffers,hitratio,active_backends,cpu,loadaverage,
+//!   memory,hostname,databases}`: that part alone, measured now, as
+//!   `{"<part>": ...}`.
+//!
+//! Settings (`[plugin.dashboard.settings]`): `scheduler_interval` (seconds,
+//! default 2) and `history_length` (sets, default 150).
+
+mod figures;
+mod history;
+mod metrics;
+
+use dbagent_sdk::jobs::{self, Job};
+use dbagent_sdk::{Error, Params, Request, Response, Router, settings, system};
+use figures::Config;
+use serde_json::json;
+use std::time::Duration;
+
+/// The name of the periodic job; scheduling it again replaces it.
+const COLLECT_JOB: &str = "collect";
+
+fn config() -> Result<Config, String> {
+    Config::from_settings(&settings::raw())
+}
+
+fn config_or_500() -> Result<Config, Error> {
+    config().map_err(Error::internal)
+}
+
+/// Schedules the collector at every start, so a changed interval applies.
+fn init() -> Result<(), String> {
+    let config = config()?;
+    jobs::schedule_every(
+        COLLECT_JOB,
+        Duration::from_secs(config.scheduler_interval),
+        "",
+    )
+    .map_err(|e| format!("cannot schedule the collector: {}", e.message))?;
+    Ok(())
+}
+
+fn run_job(job: &Job) -> Result<(), String> {
+    match job.name.as_str() {
+        COLLECT_JOB => {
+            let config = config()?;
+            let set = metrics::collect().map_err(|e| e.message)?;
+            history::append(&set, config.history_length).map_err(|e| e.message)
+        }
+        other => Err(format!("unknown job '{other}'")),
+    }
+}
+
+fn handle(req: &Request) -> Result<Response, Error> {
+    Router::new()
+        .get("/", last)
+        .get("/live", live)
+        .get("/history", history)
+        .get("/config", show_config)
+        .get("/buffers", buffers)
+        .get("/hitratio", hitratio)
+        .get("/active_backends", active_backends)
+        .get("/cpu", cpu)
+        .get("/loadaverage", loadaverage)
+        .get("/memory", memory)
+        .get("/hostname", hostname)
+        .get("/databases", databases)
+        .handle(req)
+}
+
+dbagent_sdk::export_plugin!(handle, init = init, run_job = run_job);
+
+fn last(_: &Request, _: &Params) -> Result<Response, Error> {
+    let set = match history::last() {
+        Some(set) => set,
+        None => metrics::collect()?,
+    };
+    Ok(Response::ok(&set))
+}
+
+fn live(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(&metrics::collect()?))
+}
+
+fn history(_: &Request, _: &Params) -> Result<Response, Error> {
+    let config = config_or_500()?;
+    Ok(Response::ok(&history::read(config.history_length)))
+}
+
+fn show_config(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(&config_or_500()?))
+}
+
+fn buffers(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(&json!({ "buffers": metrics::buffers()? })))
+}
+
+fn hitratio(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(&json!({ "hitratio": metrics::hit_ratio()? })))
+}
+
+fn active_backends(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "active_backends": metrics::active_backends()? }),
+    ))
+}
+
+fn cpu(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "cpu": metrics::cpu(&system::host_info()) }),
+    ))
+}
+
+fn loadaverage(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "loadaverage": metrics::loadaverage(&system::host_info()) }),
+    ))
+}
+
+fn memory(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "memory": metrics::memory(&system::host_info()) }),
+    ))
+}
+
+fn hostname(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "hostname": system::host_info().hostname }),
+    ))
+}
+
+fn databases(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(&json!({ "databases": metrics::databases()? })))
+}

@@ -1,0 +1,199 @@
+//! One data set of the dashboard, and each of its parts, measured now:
+//! PostgreSQL's figures by query, the machine's from the host's probes.
+//!
+//! The shapes are the reference's (temBoard agent, `GET /dashboard/history`):
+//! structs rather than maps, so names, types and order are checked by the
+//! compiler, and a stored set reads back into the same struct.
+
+use crate::figures::{Cpu, Memory, epoch_seconds, hitratio, round, uptime};
+use dbagent_sdk::pg;
+use dbagent_sdk::system::{self, HostInfo};
+use dbagent_sdk::{Error, pg::Row};
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A count and when it was taken (seconds since the epoch, microseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    pub nb: i64,
+    pub time: f64,
+}
+
+/// Size, number and transaction totals of the databases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Databases {
+    /// `pg_size_pretty` of the total, e.g. "1242 MB".
+    pub total_size: String,
+    /// The server's local time, `HH:MM`.
+    pub time: String,
+    pub databases: i64,
+    pub total_commit: i64,
+    pub total_rollback: i64,
+    pub timestamp: f64,
+}
+
+/// Everything `GET /dashboard` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSet {
+    pub active_backends: Stamped,
+    pub max_connections: i64,
+    pub databases: Databases,
+    pub hostname: String,
+    pub pg_version: String,
+    pub memory: Memory,
+    pub cpu: Cpu,
+    pub os_version: String,
+    pub loadaverage: f64,
+    pub hitratio: f64,
+    pub pg_uptime: String,
+    pub pg_port: String,
+    pub n_cpu: u32,
+    pub pg_data: String,
+    pub buffers: Stamped,
+}
+
+/// Microseconds since the epoch on the agent's clock.
+pub fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn now() -> f64 {
+    epoch_seconds(now_micros())
+}
+
+/// The whole set, measured now.
+pub fn collect() -> Result<DataSet, Error> {
+    let host = system::host_info();
+    let instance = instance()?;
+    Ok(DataSet {
+        active_backends: active_backends()?,
+        max_connections: instance.max_connections,
+        databases: databases()?,
+        hostname: host.hostname.clone(),
+        pg_version: instance.version,
+        memory: memory(&host),
+        cpu: cpu(&host),
+        os_version: host.os.clone(),
+        loadaverage: loadaverage(&host),
+        hitratio: hit_ratio()?,
+        pg_uptime: instance.uptime,
+        pg_port: instance.port,
+        n_cpu: host.cpu_count,
+        pg_data: instance.data,
+        buffers: buffers()?,
+    })
+}
+
+/// Buffers allocated by the background writer since the statistics reset.
+pub fn buffers() -> Result<Stamped, Error> {
+    let rows = pg::query(None, "SELECT buffers_alloc FROM pg_stat_bgwriter", &[])?;
+    Ok(Stamped {
+        nb: one_row(&rows)?.get("buffers_alloc")?,
+        time: now(),
+    })
+}
+
+/// Cache hit ratio over all databases.
+pub fn hit_ratio() -> Result<f64, Error> {
+    let rows = pg::query(
+        None,
+        "SELECT COALESCE(SUM(blks_hit), 0)::float8 AS hit,
+                COALESCE(SUM(blks_read), 0)::float8 AS read
+           FROM pg_stat_database",
+        &[],
+    )?;
+    let row = one_row(&rows)?;
+    Ok(hitratio(row.get("hit")?, row.get("read")?))
+}
+
+/// Backends doing something (not idle), this query's own included, as
+/// temBoard counts them.
+pub fn active_backends() -> Result<Stamped, Error> {
+    let rows = pg::query(
+        None,
+        "SELECT count(*) AS nb FROM pg_stat_activity WHERE state <> 'idle'",
+        &[],
+    )?;
+    Ok(Stamped {
+        nb: one_row(&rows)?.get("nb")?,
+        time: now(),
+    })
+}
+
+/// Size, count and transaction totals of the databases (templates included).
+pub fn databases() -> Result<Databases, Error> {
+    let rows = pg::query(
+        None,
+        "SELECT pg_size_pretty(COALESCE(SUM(pg_database_size(datid)), 0)::bigint) AS total_size,
+                to_char(now(), 'HH24:MI') AS time,
+                count(datid) AS databases,
+                COALESCE(SUM(xact_commit), 0)::bigint AS total_commit,
+                COALESCE(SUM(xact_rollback), 0)::bigint AS total_rollback
+           FROM pg_stat_database
+          WHERE datname IS NOT NULL",
+        &[],
+    )?;
+    let row = one_row(&rows)?;
+    Ok(Databases {
+        total_size: row.get("total_size")?,
+        time: row.get("time")?,
+        databases: row.get("databases")?,
+        total_commit: row.get("total_commit")?,
+        total_rollback: row.get("total_rollback")?,
+        timestamp: now(),
+    })
+}
+
+/// What the set says about the instance itself.
+struct Instance {
+    max_connections: i64,
+    version: String,
+    uptime: String,
+    port: String,
+    data: String,
+}
+
+fn instance() -> Result<Instance, Error> {
+    // `data_directory` is only readable by superusers and members of
+    // pg_read_all_settings; pg_settings hides it from others rather than
+    // failing, and the set shows "" then.
+    let rows = pg::query(
+        None,
+        "SELECT current_setting('max_connections')::int8 AS max_connections,
+                version() AS version,
+                EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())::float8 AS uptime,
+                current_setting('port') AS port,
+                (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data",
+        &[],
+    )?;
+    let row = one_row(&rows)?;
+    Ok(Instance {
+        max_connections: row.get("max_connections")?,
+        version: row.get("version")?,
+        uptime: uptime(row.get("uptime")?),
+        port: row.get("port")?,
+        data: row.get::<Option<String>>("data")?.unwrap_or_default(),
+    })
+}
+
+pub fn cpu(host: &HostInfo) -> Cpu {
+    let s = &host.cpu_shares;
+    Cpu::from_shares(s.user, s.system, s.iowait, s.steal, s.idle)
+}
+
+pub fn memory(host: &HostInfo) -> Memory {
+    let m = &host.memory_shares;
+    Memory::from_shares(m.total_kb, m.active, m.cached, m.free)
+}
+
+/// The 1-minute load average.
+pub fn loadaverage(host: &HostInfo) -> f64 {
+    round(host.load_average_1, 2)
+}
+
+fn one_row(rows: &pg::Rows) -> Result<Row<'_>, Error> {
+    rows.first()
+        .ok_or_else(|| Error::internal("the query returned no row"))
+}
