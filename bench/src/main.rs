@@ -2,7 +2,14 @@
 //! (a) `GET /ping`, served natively by the host;
 //! (b) `GET /hello/ping`, the same answer from the example plugin;
 //! (c) `GET /activity`, with a few idle client backends to list;
+//! (d) `GET /dashboard`, the last set the collector stored;
+//! (e) `GET /dashboard/live`, a set collected during the request;
 //! and prints requests/s, p50 and p99 for each, and what a plugin adds.
+//! Then it reports the dashboard collector's own cost: the agent's CPU time
+//! per collection and its resident memory before and after 1,000
+//! collections (driven through `/dashboard/live`, which runs the same
+//! collection code as the periodic job, so the count does not take 1,000
+//! scheduler intervals).
 //!
 //! Run with `bench/run` (release build, throwaway cluster).
 
@@ -158,5 +165,51 @@ fn main() {
     println!(
         "plugin vs native: p50 {:.2}x, +{added:.1} µs per request (goal: at most +50 µs)",
         micros(plugin.p50) / micros(native.p50)
+    );
+
+    collector_cost(&agent, &authority);
+}
+
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    let fields: Vec<u64> = after.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // After the state field: ppid .. utime is the 11th number, stime the 12th.
+    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    // SAFETY: sysconf only reads a constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / per_second
+}
+
+/// Resident memory in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn collector_cost(agent: &Agent, authority: &str) {
+    const COLLECTIONS: usize = 1000;
+    let pid = agent.pid();
+    let mut connection = Connection::open(authority);
+    // Warm up so the first measurement is not the allocator's growth.
+    for _ in 0..100 {
+        connection.get("/dashboard/live");
+    }
+    let (rss_before, cpu_before) = (rss_kib(pid), cpu_seconds(pid));
+    for _ in 0..COLLECTIONS {
+        assert_eq!(connection.get("/dashboard/live"), 200);
+    }
+    let (rss_after, cpu_after) = (rss_kib(pid), cpu_seconds(pid));
+    println!(
+        "dashboard collector: {:.2} ms agent CPU per collection; agent RSS {} KiB before, {} KiB after {COLLECTIONS} collections ({:+} KiB)",
+        (cpu_after - cpu_before) * 1000.0 / COLLECTIONS as f64,
+        rss_before,
+        rss_after,
+        rss_after as i64 - rss_before as i64
     );
 }
