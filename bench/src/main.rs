@@ -144,6 +144,20 @@ fn main() {
             100,
             count / 5,
         ),
+        measure(
+            "plugin GET /dashboard",
+            &authority,
+            "/dashboard",
+            100,
+            count / 5,
+        ),
+        measure(
+            "plugin GET /dashboard/live",
+            &authority,
+            "/dashboard/live",
+            100,
+            count / 5,
+        ),
     ];
 
     println!(
@@ -174,7 +188,10 @@ fn main() {
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
-    let fields: Vec<u64> = after.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     // After the state field: ppid .. utime is the 11th number, stime the 12th.
     let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
     // SAFETY: sysconf only reads a constant.
