@@ -1,0 +1,131 @@
+//! `GET /statements` over real HTTP against clusters with and without
+//! pg_stat_statements.
+
+use dbagent_tests::{Agent, AgentOptions, PgCluster};
+use serde_json::{Value, json};
+
+const INT_FIELDS: &[&str] = &[
+    "userid",
+    "dbid",
+    "queryid",
+    "calls",
+    "rows",
+    "shared_blks_hit",
+    "shared_blks_read",
+    "shared_blks_dirtied",
+    "shared_blks_written",
+    "local_blks_hit",
+    "local_blks_read",
+    "local_blks_dirtied",
+    "local_blks_written",
+    "temp_blks_read",
+    "temp_blks_written",
+];
+const TIME_FIELDS: &[&str] = &[
+    "total_time",
+    "min_time",
+    "max_time",
+    "mean_time",
+    "stddev_time",
+    "blk_read_time",
+    "blk_write_time",
+];
+
+fn error_text(body: &Value) -> String {
+    body["error"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn lists_a_query_the_test_ran_with_its_calls() {
+    let cluster = PgCluster::start();
+    let mut client = cluster.connect("postgres");
+    client
+        .batch_execute("CREATE EXTENSION pg_stat_statements; CREATE TABLE statements_probe (i int)")
+        .unwrap();
+    for i in 0..3i32 {
+        client
+            .query("SELECT * FROM statements_probe WHERE i = $1", &[&i])
+            .unwrap();
+    }
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, body) = agent.get("/statements");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["snapshot_datetime"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    let data = body["data"].as_array().expect("data list");
+    let ours = data
+        .iter()
+        .find(|s| {
+            s["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("FROM statements_probe"))
+        })
+        .unwrap_or_else(|| panic!("our query is listed: {body}"));
+    assert!(ours["calls"].as_i64().unwrap() >= 3, "{ours}");
+    assert_eq!(ours["rolname"], "postgres");
+    assert_eq!(ours["datname"], "postgres");
+    assert!(ours["query"].is_string());
+    for field in INT_FIELDS {
+        assert!(ours[field].is_i64(), "{field} is an integer: {ours}");
+    }
+    for field in TIME_FIELDS {
+        assert!(ours[field].is_number(), "{field} is a number: {ours}");
+    }
+    assert_eq!(
+        ours.as_object().unwrap().len(),
+        25,
+        "exactly the reference's fields: {ours}"
+    );
+
+    let (status, body) = agent.get("/statements?limit=1");
+    assert_eq!(status, 200);
+    assert!(body["data"].as_array().unwrap().len() <= 1);
+    assert_eq!(
+        agent.get("/statements?limit=x"),
+        (406, json!({"error": "Parameter 'limit' is malformed."}))
+    );
+}
+
+#[test]
+fn missing_extension_is_404_saying_what_to_do() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, body) = agent.get("/statements");
+    assert_eq!(status, 404, "{body}");
+    assert!(error_text(&body).contains("CREATE EXTENSION"), "{body}");
+}
+
+#[test]
+fn missing_preload_is_404_saying_what_to_do() {
+    let cluster = PgCluster::start_with(&["shared_preload_libraries = ''"]);
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, body) = agent.get("/statements");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        error_text(&body).contains("shared_preload_libraries"),
+        "{body}"
+    );
+}
+
+#[test]
+fn the_dbname_setting_picks_the_database() {
+    let cluster = PgCluster::start();
+    cluster
+        .connect("postgres")
+        .batch_execute("CREATE DATABASE other")
+        .unwrap();
+    cluster
+        .connect("other")
+        .batch_execute("CREATE EXTENSION pg_stat_statements")
+        .unwrap();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new().config("[plugin.statements.settings]\ndbname = \"other\""),
+    );
+    let (status, body) = agent.get("/statements");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"].is_array());
+}
