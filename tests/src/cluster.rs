@@ -135,6 +135,27 @@ impl PgCluster {
     }
 
     /// Stops the server (fast shutdown), panicking if it does not stop.
+    /// Starts a stopped cluster again, on the same port and socket.
+    pub fn restart(&mut self) {
+        if self.running {
+            return;
+        }
+        let (data, log) = (self.data_dir(), self.log_path());
+        self.pg(
+            "pg_ctl",
+            &[
+                "-w".as_ref(),
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "start".as_ref(),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        self.running = true;
+    }
+
     pub fn stop(&mut self) {
         if self.running {
             let data = self.data_dir();

@@ -226,3 +226,25 @@ fn kill_rejects_malformed_bodies_and_reports_non_backends() {
         );
     }
 }
+
+#[test]
+fn postgresql_down_is_503_and_the_agent_reconnects_by_itself() {
+    let mut cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    // Fill the agent's pool first, so the restart leaves it stale connections.
+    assert_eq!(agent.get("/activity").0, 200);
+
+    cluster.stop();
+    let (status, body) = agent.get("/activity");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("PostgreSQL is unavailable")),
+        "{body}"
+    );
+
+    cluster.restart();
+    let (status, body) = agent.get("/activity");
+    assert_eq!(status, 200, "no agent restart needed: {body}");
+}

@@ -102,6 +102,32 @@ impl PgPool {
         })
     }
 
+    /// A connection to `database` with `sql` prepared on it. A pooled
+    /// connection found closed at that point (the server restarted since it
+    /// was last used) is replaced by a new one once: nothing had been sent
+    /// on it, so nothing runs twice.
+    pub async fn prepare(
+        &self,
+        database: Option<&str>,
+        sql: &str,
+    ) -> Result<(PooledClient, tokio_postgres::Statement), PgError> {
+        let client = self.get(database).await?;
+        match client.prepare(sql).await {
+            Ok(statement) => Ok((client, statement)),
+            Err(e) if e.is_closed() => {
+                tracing::debug!("pooled PostgreSQL connection was closed; reconnecting");
+                drop(client);
+                let client = self.get(database).await?;
+                let statement = client
+                    .prepare(sql)
+                    .await
+                    .map_err(|e| super::postgres::pg_error(&e))?;
+                Ok((client, statement))
+            }
+            Err(e) => Err(super::postgres::pg_error(&e)),
+        }
+    }
+
     async fn connect(&self, database: &str) -> Result<tokio_postgres::Client, PgError> {
         let s = &self.inner.settings;
         let mut config = tokio_postgres::Config::new();

@@ -16,11 +16,14 @@ impl Host for PluginState {
         params: Vec<Value>,
     ) -> Result<RowSet, PgError> {
         check_statement(&sql, &params)?;
-        let client = self.capabilities.postgres.get(database.as_deref()).await?;
+        let (client, statement) = self
+            .capabilities
+            .postgres
+            .prepare(database.as_deref(), &sql)
+            .await?;
         let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let statement = client.prepare(&sql).await.map_err(|e| pg_error(&e))?;
         let rows = client
             .query(&statement, &refs)
             .await
@@ -54,14 +57,18 @@ impl Host for PluginState {
         params: Vec<Value>,
     ) -> Result<u64, PgError> {
         check_statement(&sql, &params)?;
-        let client = self.capabilities.postgres.get(database.as_deref()).await?;
+        let (client, statement) = self
+            .capabilities
+            .postgres
+            .prepare(database.as_deref(), &sql)
+            .await?;
         let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         // The extended protocol runs exactly one statement outside any
         // explicit transaction block, so VACUUM and ALTER SYSTEM work here.
         client
-            .execute(sql.as_str(), &refs)
+            .execute(&statement, &refs)
             .await
             .map_err(|e| pg_error(&e))
     }
