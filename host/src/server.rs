@@ -69,9 +69,12 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(config: Config) -> Live {
+    /// Keeps only the tokens' digests: the plain tokens leave memory with
+    /// the configuration text.
+    pub fn new(mut config: Config) -> Live {
+        let tokens = TokenSet::new(&std::mem::take(&mut config.auth.api_tokens));
         Live {
-            tokens: TokenSet::new(&config.auth.api_tokens),
+            tokens,
             config: Arc::new(config),
         }
     }
@@ -153,7 +156,13 @@ impl App {
         App {
             info: crate::core_api::AgentInfo::new(),
             live: std::sync::RwLock::new(Arc::new(Live::new(config.clone()))),
-            config,
+            config: Config {
+                auth: crate::config::Auth {
+                    api_tokens: Vec::new(),
+                    ..config.auth.clone()
+                },
+                ..config
+            },
             runtime,
             plugins,
             routes,
