@@ -47,6 +47,23 @@ impl Request {
         })
     }
 
+    /// The integer query parameter `name` within `range`, `default` when
+    /// absent; anything else is temBoard's 406 `Parameter 'NAME' is malformed.`
+    pub fn int_param(
+        &self,
+        name: &str,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<i64, Error> {
+        match self.query_param(name) {
+            None => Ok(default),
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if range.contains(&n) => Ok(n),
+                _ => Err(Error::malformed(name)),
+            },
+        }
+    }
+
     /// The body parsed as JSON; an empty or invalid body is a 400
     /// `{"error": "Invalid json format"}`, temBoard's wording.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
@@ -148,6 +165,26 @@ mod tests {
         assert_eq!(req.query_param("empty").as_deref(), Some(""));
         assert_eq!(req.query_param("bad"), None);
         assert_eq!(req.query_param("missing"), None);
+    }
+
+    #[test]
+    fn int_params() {
+        let with = |q: &str| Request {
+            query: q.into(),
+            ..Default::default()
+        };
+        assert_eq!(with("").int_param("limit", 300, 1..=10).unwrap(), 300);
+        assert_eq!(
+            with("limit=10").int_param("limit", 300, 1..=10).unwrap(),
+            10
+        );
+        for bad in ["limit=0", "limit=11", "limit=x", "limit="] {
+            let err = with(bad).int_param("limit", 300, 1..=10).unwrap_err();
+            assert_eq!(
+                (err.status, err.message.as_str()),
+                (406, "Parameter 'limit' is malformed.")
+            );
+        }
     }
 
     #[test]

@@ -85,8 +85,15 @@ impl PgCluster {
         text.push_str(&conf);
         std::fs::write(&conf_path, text).map_err(|e| format!("{}: {e}", conf_path.display()))?;
 
-        let log = cluster.log_path();
-        let started = cluster.pg(
+        cluster.pg_ctl_start()?;
+        Ok(cluster)
+    }
+
+    /// `pg_ctl start`, waiting until the server accepts connections; the
+    /// error carries the server's log.
+    fn pg_ctl_start(&mut self) -> Result<(), String> {
+        let (data, log) = (self.data_dir(), self.log_path());
+        let started = self.pg(
             "pg_ctl",
             &[
                 "-w".as_ref(),
@@ -101,8 +108,8 @@ impl PgCluster {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
             return Err(format!("{e}\nserver log:\n{log}"));
         }
-        cluster.running = true;
-        Ok(cluster)
+        self.running = true;
+        Ok(())
     }
 
     /// The directory holding the server's Unix socket.
@@ -140,20 +147,7 @@ impl PgCluster {
         if self.running {
             return;
         }
-        let (data, log) = (self.data_dir(), self.log_path());
-        self.pg(
-            "pg_ctl",
-            &[
-                "-w".as_ref(),
-                "-D".as_ref(),
-                data.as_os_str(),
-                "-l".as_ref(),
-                log.as_os_str(),
-                "start".as_ref(),
-            ],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        self.running = true;
+        self.pg_ctl_start().unwrap_or_else(|e| panic!("{e}"));
     }
 
     pub fn stop(&mut self) {

@@ -50,12 +50,25 @@ fn lists_a_query_the_test_ran_with_its_calls() {
     let agent = Agent::start(&cluster, AgentOptions::new());
     let (status, body) = agent.get("/statements");
     assert_eq!(status, 200, "{body}");
+    // PostgreSQL's own text form of now(), e.g. "2020-03-17 17:31:25.0929+01".
+    let snapshot = body["snapshot_datetime"].as_str().expect("a string");
     assert!(
-        body["snapshot_datetime"]
-            .as_str()
-            .is_some_and(|s| !s.is_empty())
+        snapshot.len() > 19
+            && snapshot.as_bytes()[4] == b'-'
+            && snapshot.as_bytes()[10] == b' '
+            && snapshot[19..].contains(['+', '-']),
+        "{snapshot}"
     );
     let data = body["data"].as_array().expect("data list");
+    assert!(data.len() > 1, "{body}");
+    let times: Vec<f64> = data
+        .iter()
+        .map(|s| s["total_time"].as_f64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "most total time first: {times:?}"
+    );
     let ours = data
         .iter()
         .find(|s| {
@@ -81,12 +94,31 @@ fn lists_a_query_the_test_ran_with_its_calls() {
     );
 
     let (status, body) = agent.get("/statements?limit=1");
-    assert_eq!(status, 200);
-    assert!(body["data"].as_array().unwrap().len() <= 1);
-    assert_eq!(
-        agent.get("/statements?limit=x"),
-        (406, json!({"error": "Parameter 'limit' is malformed."}))
-    );
+    assert_eq!(status, 200, "{body}");
+    let top = body["data"].as_array().unwrap();
+    assert_eq!(top.len(), 1, "{body}");
+    assert!(top[0]["total_time"].as_f64().unwrap() >= times[1], "{body}");
+    for bad in ["x", "0", "-1", "100001"] {
+        assert_eq!(
+            agent.get(&format!("/statements?limit={bad}")),
+            (406, json!({"error": "Parameter 'limit' is malformed."})),
+            "limit={bad}"
+        );
+    }
+}
+
+#[test]
+fn a_preload_given_with_its_path_counts() {
+    let cluster =
+        PgCluster::start_with(&["shared_preload_libraries = '$libdir/pg_stat_statements'"]);
+    cluster
+        .connect("postgres")
+        .batch_execute("CREATE EXTENSION pg_stat_statements")
+        .unwrap();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, body) = agent.get("/statements");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"].is_array());
 }
 
 #[test]
@@ -95,7 +127,10 @@ fn missing_extension_is_404_saying_what_to_do() {
     let agent = Agent::start(&cluster, AgentOptions::new());
     let (status, body) = agent.get("/statements");
     assert_eq!(status, 404, "{body}");
-    assert!(error_text(&body).contains("CREATE EXTENSION"), "{body}");
+    assert_eq!(
+        error_text(&body),
+        "pg_stat_statements is not installed in database \"postgres\": run CREATE EXTENSION pg_stat_statements",
+    );
 }
 
 #[test]

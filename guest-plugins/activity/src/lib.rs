@@ -89,15 +89,9 @@ struct Kill {
     killed: bool,
 }
 
-/// `?limit=N`: a positive integer up to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
+/// `?limit=N`: 1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
 fn limit(req: &Request) -> Result<i64, Error> {
-    match req.query_param("limit") {
-        None => Ok(DEFAULT_LIMIT),
-        Some(text) => match text.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(Error::malformed("limit")),
-        },
-    }
+    req.int_param("limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)
 }
 
 /// `{"pids": [...]}`: at most [`MAX_KILL_PIDS`] integers that fit a pid (int4).

@@ -23,14 +23,9 @@ fn handle(req: &Request) -> Result<Response, Error> {
 
 dbagent_sdk::export_plugin!(handle);
 
+/// `?limit=N`: 1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
 fn limit(req: &Request) -> Result<i64, Error> {
-    match req.query_param("limit") {
-        None => Ok(DEFAULT_LIMIT),
-        Some(text) => match text.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(Error::malformed("limit")),
-        },
-    }
+    req.int_param("limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)
 }
 
 fn statements(req: &Request, _: &Params) -> Result<Response, Error> {
@@ -42,10 +37,8 @@ fn statements(req: &Request, _: &Params) -> Result<Response, Error> {
     let setup = setup
         .first()
         .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?;
-    if !setup.get::<bool>("preloaded")? {
-        return Err(Error::not_found(
-            "pg_stat_statements is not preloaded: add it to shared_preload_libraries and restart PostgreSQL",
-        ));
+    if !sql::lists_pg_stat_statements(&setup.get::<String>("preload_libraries")?) {
+        return Err(not_preloaded());
     }
     if !setup.get::<bool>("installed")? {
         let name: String = setup.get("database")?;
@@ -56,7 +49,8 @@ fn statements(req: &Request, _: &Params) -> Result<Response, Error> {
     let version: i64 = setup.get("version")?;
     let snapshot: String = setup.get("snapshot")?;
 
-    let rows = pg::query(database, &sql::statements(version), &[limit.into()])?;
+    let rows = pg::query(database, &sql::statements(version), &[limit.into()])
+        .map_err(not_preloaded_or)?;
     let data: Vec<Value> = rows
         .iter()
         .map(|row| entry(&row))
@@ -64,6 +58,22 @@ fn statements(req: &Request, _: &Params) -> Result<Response, Error> {
     Ok(Response::ok(
         &json!({ "snapshot_datetime": snapshot, "data": data }),
     ))
+}
+
+fn not_preloaded() -> Error {
+    Error::not_found(
+        "pg_stat_statements is not preloaded: add it to shared_preload_libraries and restart PostgreSQL",
+    )
+}
+
+/// The extension's own refusal when its library is not loaded at server
+/// start ("pg_stat_statements must be loaded via shared_preload_libraries",
+/// SQLSTATE 55000), e.g. a setting spelled in a way the check above does
+/// not recognise: the same 404 as when the check catches it.
+fn not_preloaded_or(error: Error) -> Error {
+    let refused = error.sqlstate.as_deref() == Some("55000")
+        && error.message.contains("shared_preload_libraries");
+    if refused { not_preloaded() } else { error }
 }
 
 /// One statement with the reference's fields in its order: integers stay
@@ -96,6 +106,38 @@ mod tests {
         for bad in ["limit=0", "limit=x", "limit=100001"] {
             assert_eq!(limit(&with(bad)).unwrap_err().status, 406);
         }
+    }
+
+    #[test]
+    fn preload_setting() {
+        for listed in [
+            "pg_stat_statements",
+            "auto_explain, pg_stat_statements",
+            " \"pg_stat_statements\" ",
+            "$libdir/pg_stat_statements",
+            "pg_stat_statements.so",
+        ] {
+            assert!(sql::lists_pg_stat_statements(listed), "{listed}");
+        }
+        for missing in [
+            "",
+            "auto_explain",
+            "pg_stat_statements_ext",
+            "pg_stat_kcache",
+        ] {
+            assert!(!sql::lists_pg_stat_statements(missing), "{missing}");
+        }
+    }
+
+    #[test]
+    fn the_extensions_refusal_is_the_preload_404() {
+        let refusal = Error {
+            sqlstate: Some("55000".into()),
+            ..Error::internal("pg_stat_statements must be loaded via shared_preload_libraries")
+        };
+        assert_eq!(not_preloaded_or(refusal), not_preloaded());
+        let other = Error::internal("division by zero");
+        assert_eq!(not_preloaded_or(other.clone()), other);
     }
 
     #[test]

@@ -4,11 +4,26 @@
 
 /// Whether the extension is usable, in which database, and the server version.
 pub const SETUP: &str = "
-SELECT 'pg_stat_statements' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) AS preloaded,
+SELECT current_setting('shared_preload_libraries') AS preload_libraries,
        EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS installed,
        current_database()::text AS database,
        current_setting('server_version_num')::int8 AS version,
        now()::text AS snapshot";
+
+/// Whether a `shared_preload_libraries` value lists pg_stat_statements.
+///
+/// PostgreSQL accepts more than bare names there: entries may be
+/// double-quoted, carry a path (`$libdir/pg_stat_statements`) or the
+/// library's suffix (`pg_stat_statements.so`), so each entry is reduced to
+/// its base name before comparing.
+pub fn lists_pg_stat_statements(setting: &str) -> bool {
+    setting.split(',').any(|entry| {
+        let entry = entry.trim().trim_matches('"').trim();
+        let base = entry.rsplit(['/', '\\']).next().unwrap_or(entry);
+        let base = base.strip_suffix(".so").unwrap_or(base);
+        base == "pg_stat_statements"
+    })
+}
 
 pub enum Kind {
     Text,
