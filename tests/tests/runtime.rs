@@ -245,3 +245,27 @@ fn restart_reuses_the_compiled_code_cache() {
     let second = files_with_mtimes(cache.path());
     assert_eq!(first, second, "the second start rewrote the cache");
 }
+
+#[test]
+fn plugins_get_no_filesystem_environment_or_network() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new().plugin("prober"));
+    // The agent's own HTTP port is certainly listening on 127.0.0.1.
+    let port = agent
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (status, body) = agent.get(&format!("/prober?port={port}"));
+    assert_eq!(status, 200, "{body}");
+    for probe in ["read_file", "read_dir", "tcp"] {
+        assert!(
+            body[probe]
+                .as_str()
+                .is_some_and(|o| o.starts_with("denied")),
+            "{probe} must be denied: {body}"
+        );
+    }
+    assert_eq!(body["env"], json!(0), "no environment variables: {body}");
+}
