@@ -61,6 +61,22 @@ pub struct Postgresql {
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
     pub pool_size: usize,
+    pub control: PgCtl,
+}
+
+/// How the administration plugin runs `pg_ctl` for the managed instance.
+#[derive(Debug, Clone)]
+pub struct PgCtl {
+    /// The instance's data directory; administration is refused without it.
+    pub data_directory: Option<PathBuf>,
+    /// The `pg_ctl` program; found from the data directory's version when unset.
+    pub program: Option<PathBuf>,
+    /// The OS user `pg_ctl` runs as; the agent's own user when unset.
+    pub user: Option<String>,
+    /// How long `pg_ctl` may take (it waits for start-up and shut-down).
+    pub timeout: Duration,
+    /// Where a server started by `pg_ctl` writes its output.
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +99,7 @@ pub struct PluginSettings {
     pub enabled: Option<bool>,
     pub grants: Option<Vec<String>>,
     pub timeout_secs: Option<f64>,
+    pub job_timeout_secs: Option<f64>,
     pub memory_mib: Option<u64>,
     /// Plugin-specific settings (e.g. the dashboard's history length).
     pub settings: Option<toml::Table>,
@@ -146,6 +163,11 @@ struct RawPostgresql {
     connect_timeout_secs: Option<u64>,
     statement_timeout_secs: Option<u64>,
     pool_size: Option<usize>,
+    data_directory: Option<PathBuf>,
+    pg_ctl: Option<PathBuf>,
+    pg_ctl_user: Option<String>,
+    pg_ctl_timeout_secs: Option<u64>,
+    pg_ctl_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,6 +290,19 @@ impl Config {
             connect_timeout: Duration::from_secs(pg.connect_timeout_secs.unwrap_or(5)),
             statement_timeout: Duration::from_secs(pg.statement_timeout_secs.unwrap_or(30)),
             pool_size: pg.pool_size.unwrap_or(4),
+            control: PgCtl {
+                data_directory: pg.data_directory.map(&resolve),
+                program: pg.pg_ctl.map(&resolve),
+                user: pg.pg_ctl_user.filter(|u| !u.is_empty()),
+                timeout: match pg.pg_ctl_timeout_secs.unwrap_or(60) {
+                    secs @ 1..=3600 => Duration::from_secs(secs),
+                    _ => bail!(
+                        "{}: [postgresql] pg_ctl_timeout_secs must be between 1 and 3600",
+                        file.display()
+                    ),
+                },
+                log_file: pg.pg_ctl_log.map(&resolve),
+            },
         };
 
         let sample_ms = raw.system.sample_interval_ms.unwrap_or(1000);
@@ -297,6 +332,9 @@ impl Config {
         for (name, settings) in &raw.plugin {
             if let Some(t) = settings.timeout_secs {
                 positive_secs(t, &format!("[plugin.{name}] timeout_secs"), file)?;
+            }
+            if let Some(t) = settings.job_timeout_secs {
+                positive_secs(t, &format!("[plugin.{name}] job_timeout_secs"), file)?;
             }
             if let Some(m) = settings.memory_mib {
                 mib(m, &format!("[plugin.{name}] memory_mib"), file)?;

@@ -174,6 +174,8 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
         system: sampler,
         notifications: capabilities::Notifier::new(store.clone(), config.notifications.keep),
         store: store.clone(),
+        control: capabilities::control::Control::new(config.postgresql.control.clone()),
+        running_jobs: capabilities::RunningJobs::default(),
         jobs_changed: tokio::sync::Notify::new(),
     });
     let sources = runtime::loader::collect(&config)?;

@@ -11,6 +11,7 @@ pub const CAPABILITIES: &[&str] = &[
     "notifications",
     "store",
     "jobs",
+    "control",
 ];
 
 /// The WIT package whose interfaces are capabilities.
@@ -34,6 +35,9 @@ pub struct Manifest {
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     pub timeout_secs: Option<f64>,
+    /// The deadline of one job run (a VACUUM FULL may take hours); the
+    /// request deadline when unset.
+    pub job_timeout_secs: Option<f64>,
     pub memory_mib: Option<u64>,
 }
 

@@ -76,6 +76,7 @@ async fn run_due(app: &Arc<App>) -> anyhow::Result<Duration> {
 }
 
 async fn run_one(app: Arc<App>, plugin: Option<Arc<Plugin>>, job: JobRow) {
+    let mut timed_out = false;
     let error = match &plugin {
         None => Some(format!("plugin '{}' is not loaded", job.plugin)),
         Some(plugin) => match plugin.disabled_reason() {
@@ -83,10 +84,23 @@ async fn run_one(app: Arc<App>, plugin: Option<Arc<Plugin>>, job: JobRow) {
             None => match app.runtime.run_job(plugin, job_of(job.clone())).await {
                 Ok(Ok(())) => None,
                 Ok(Err(message)) => Some(message),
-                Err(e) => Some(e.to_string()),
+                Err(e) => {
+                    timed_out = matches!(e, crate::runtime::CallError::Timeout(_));
+                    Some(e.to_string())
+                }
             },
         },
     };
+    // The run is over, but a statement it started may still run on the
+    // server (its deadline passed while PostgreSQL worked): cancel it.
+    let capabilities = app.runtime.capabilities();
+    let pids = capabilities.running_jobs.remove(&job.id);
+    if timed_out && !pids.is_empty() {
+        capabilities
+            .running_jobs
+            .cancel(&capabilities.postgres, &job.id, &pids)
+            .await;
+    }
     if let Some(reason) = &error {
         tracing::warn!(plugin = %job.plugin, job = %job.name, id = %job.id, "job failed: {reason}");
     } else {

@@ -40,6 +40,7 @@ pub mod bindings {
     });
 }
 
+pub mod control;
 mod error;
 mod http;
 pub mod jobs;

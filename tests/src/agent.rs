@@ -194,6 +194,10 @@ host = {socket}
 port = {port}
 user = "postgres"
 dbname = "postgres"
+data_directory = {data_directory}
+pg_ctl = {pg_ctl}
+pg_ctl_log = {pg_log}
+{pg_ctl_user}
 
 [runtime]
 cache_dir = {cache}
@@ -214,6 +218,13 @@ api_tokens = ["{TOKEN}"]
             data_dir = toml_string(&self.data_dir()),
             socket = toml_string(cluster.socket_dir()),
             port = cluster.port(),
+            data_directory = toml_string(&cluster.data_dir()),
+            pg_ctl = toml_string(&cluster.pg_ctl_path()),
+            pg_log = toml_string(&cluster.log_path()),
+            pg_ctl_user = cluster
+                .os_user()
+                .map(|user| format!("pg_ctl_user = \"{user}\""))
+                .unwrap_or_default(),
             cache = toml_string(cache_dir),
             plugins = toml_string(plugins_dir),
         );

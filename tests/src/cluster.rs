@@ -125,6 +125,17 @@ impl PgCluster {
         self.dir.path().join("data")
     }
 
+    /// The `pg_ctl` of this cluster's PostgreSQL version.
+    pub fn pg_ctl_path(&self) -> PathBuf {
+        self.bin_dir.join("pg_ctl")
+    }
+
+    /// The OS user owning the cluster: `postgres` when the tests run as
+    /// root, else none (the tests' own user).
+    pub fn os_user(&self) -> Option<&'static str> {
+        running_as_root().then_some("postgres")
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("postgres.log")
     }

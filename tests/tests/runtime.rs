@@ -269,3 +269,23 @@ fn plugins_get_no_filesystem_environment_or_network() {
     }
     assert_eq!(body["env"], json!(0), "no environment variables: {body}");
 }
+
+#[test]
+fn control_capability_is_reserved_to_the_bundled_administration_plugin() {
+    let cluster = PgCluster::start();
+    let failure = refusal(
+        &cluster,
+        AgentOptions::new()
+            .plugin("usurper")
+            .config("[plugin.usurper]\ngrants = [\"control\"]"),
+    );
+    assert!(
+        failure.log.contains("usurper") && failure.log.contains("administration"),
+        "the refusal names the plugin and who may have the capability: {failure}"
+    );
+    // The server is still up: nothing ran.
+    cluster
+        .connect("postgres")
+        .simple_query("SELECT 1")
+        .unwrap();
+}

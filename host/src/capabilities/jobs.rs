@@ -112,7 +112,14 @@ impl Host for PluginState {
     async fn cancel_job(&mut self, id: String) -> Result<bool, String> {
         let plugin = self.plugin.to_string();
         let store = self.capabilities.store.clone();
-        let cancelled = blocking(store, move |s| s.cancel_job(&plugin, &id)).await?;
+        let job = id.clone();
+        let cancelled = blocking(store, move |s| s.cancel_job(&plugin, &job)).await?;
+        if cancelled {
+            // A running job: its statement is cancelled on the server too.
+            let pids = self.capabilities.running_jobs.pids(&id);
+            let caps = &self.capabilities;
+            caps.running_jobs.cancel(&caps.postgres, &id, &pids).await;
+        }
         self.capabilities.jobs_changed.notify_one();
         Ok(cancelled)
     }

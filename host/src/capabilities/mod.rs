@@ -4,6 +4,7 @@
 //! capability needs across requests (connection pools, OS samples) lives in
 //! [`Capabilities`], shared by every plugin instance.
 
+pub mod control;
 pub mod jobs;
 pub mod log;
 pub mod notifications;
@@ -25,6 +26,10 @@ pub struct Capabilities {
     pub system: Arc<proc_sampler::Sampler>,
     pub notifications: Notifier,
     pub store: Store,
+    /// pg_ctl for the administration plugin.
+    pub control: control::Control,
+    /// The backends of jobs running now, to cancel them.
+    pub running_jobs: RunningJobs,
     /// Woken when a job is added, cancelled or finished, so the scheduler
     /// looks at the store again.
     pub jobs_changed: tokio::sync::Notify,
@@ -63,6 +68,56 @@ impl Notifier {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!("cannot record a notification: {e:#}"),
             Err(e) => tracing::error!("cannot record a notification: {e}"),
+        }
+    }
+}
+
+/// The PostgreSQL backend pids of each running job: cancelling a job, or
+/// its deadline passing, cancels what it runs on the server too.
+#[derive(Default)]
+pub struct RunningJobs {
+    backends: std::sync::Mutex<std::collections::HashMap<String, Vec<i32>>>,
+}
+
+impl RunningJobs {
+    pub fn add(&self, job: &str, pid: i32) {
+        if let Ok(mut backends) = self.backends.lock() {
+            backends.entry(job.to_string()).or_default().push(pid);
+        }
+    }
+
+    pub fn pids(&self, job: &str) -> Vec<i32> {
+        self.backends
+            .lock()
+            .ok()
+            .and_then(|b| b.get(job).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Forgets a finished job; returns its backends.
+    pub fn remove(&self, job: &str) -> Vec<i32> {
+        self.backends
+            .lock()
+            .ok()
+            .and_then(|mut b| b.remove(job))
+            .unwrap_or_default()
+    }
+
+    /// Cancels the statements running on `pids` with `pg_cancel_backend`.
+    pub async fn cancel(&self, postgres: &pg_pool::PgPool, job: &str, pids: &[i32]) {
+        for &pid in pids {
+            let cancelled = match postgres.get(None).await {
+                Ok(client) => client
+                    .query_one("SELECT pg_cancel_backend($1)", &[&pid])
+                    .await
+                    .map(|row| row.get::<_, bool>(0))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.message),
+            };
+            match cancelled {
+                Ok(done) => tracing::info!(job, pid, done, "cancelled the job's statement"),
+                Err(e) => tracing::warn!(job, pid, "cannot cancel the job's statement: {e}"),
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::config::Postgresql;
 use crate::runtime::bindings::dbagent::api::postgres::PgError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The application_name of the agent's own connections (the activity plugin
 /// leaves them out of its listings).
@@ -77,14 +78,7 @@ impl PgPool {
     /// A connection to `database` (the configured one when `None`).
     pub async fn get(&self, database: Option<&str>) -> Result<PooledClient, PgError> {
         let database = database.unwrap_or(&self.inner.settings.dbname);
-        if database.is_empty() || database.len() > MAX_DATABASE_NAME || database.contains('\0') {
-            return Err(PgError {
-                sqlstate: "3D000".into(),
-                message: format!("database \"{}\" does not exist", database.replace('\0', "")),
-                detail: None,
-                hint: None,
-            });
-        }
+        check_database_name(database)?;
         let reused = self
             .inner
             .idle
@@ -128,7 +122,45 @@ impl PgPool {
         }
     }
 
+    /// The database a plugin means by `database` (the configured one when `None`).
+    pub fn database_name<'a>(&'a self, database: Option<&'a str>) -> &'a str {
+        database.unwrap_or(&self.inner.settings.dbname)
+    }
+
+    /// A connection of its own for a job, outside the pool, with no
+    /// statement timeout (the job's deadline bounds it), and its backend pid
+    /// so that the job can be cancelled.
+    pub async fn connect_for_job(
+        &self,
+        database: &str,
+    ) -> Result<(tokio_postgres::Client, i32), PgError> {
+        check_database_name(database)?;
+        let client = self.connect_with(database, Duration::ZERO).await?;
+        let pid = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map_err(|e| super::postgres::pg_error(&e))?
+            .get(0);
+        Ok((client, pid))
+    }
+
     async fn connect(&self, database: &str) -> Result<tokio_postgres::Client, PgError> {
+        let client = self
+            .connect_with(database, self.inner.settings.statement_timeout)
+            .await?;
+        if let Ok(row) = client.query_one("SELECT pg_backend_pid()", &[]).await {
+            let pid: i32 = row.get(0);
+            let sampler = Arc::clone(&self.inner.sampler);
+            tokio::task::spawn_blocking(move || sampler.note_backend_pid(pid));
+        }
+        Ok(client)
+    }
+
+    async fn connect_with(
+        &self,
+        database: &str,
+        statement_timeout: Duration,
+    ) -> Result<tokio_postgres::Client, PgError> {
         let s = &self.inner.settings;
         let mut config = tokio_postgres::Config::new();
         if s.host.starts_with('/') {
@@ -144,7 +176,7 @@ impl PgPool {
             .connect_timeout(s.connect_timeout)
             .options(format!(
                 "-c statement_timeout={}",
-                s.statement_timeout.as_millis()
+                statement_timeout.as_millis()
             ));
         if let Some(password) = &s.password {
             config.password(password);
@@ -165,12 +197,21 @@ impl PgPool {
                 tracing::debug!("PostgreSQL connection ended: {e}");
             }
         });
-        if let Ok(row) = client.query_one("SELECT pg_backend_pid()", &[]).await {
-            let pid: i32 = row.get(0);
-            let sampler = Arc::clone(&self.inner.sampler);
-            tokio::task::spawn_blocking(move || sampler.note_backend_pid(pid));
-        }
         tracing::debug!(database, "connected to PostgreSQL");
         Ok(client)
     }
+}
+
+/// A name PostgreSQL could hold: anything else is "does not exist" without
+/// asking the server.
+fn check_database_name(database: &str) -> Result<(), PgError> {
+    if database.is_empty() || database.len() > MAX_DATABASE_NAME || database.contains('\0') {
+        return Err(PgError {
+            sqlstate: "3D000".into(),
+            message: format!("database \"{}\" does not exist", database.replace('\0', "")),
+            detail: None,
+            hint: None,
+        });
+    }
+    Ok(())
 }

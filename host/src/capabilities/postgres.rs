@@ -1,3 +1,4 @@
+use super::pg_pool::PooledClient;
 use super::pg_values::{Cell, Param};
 use crate::runtime::bindings::dbagent::api::postgres::{Host, PgError, RowSet, Value};
 use crate::runtime::state::PluginState;
@@ -16,11 +17,7 @@ impl Host for PluginState {
         params: Vec<Value>,
     ) -> Result<RowSet, PgError> {
         check_statement(&sql, &params)?;
-        let (client, statement) = self
-            .capabilities
-            .postgres
-            .prepare(database.as_deref(), &sql)
-            .await?;
+        let (client, statement) = self.connection(database.as_deref(), &sql).await?;
         let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
@@ -57,11 +54,7 @@ impl Host for PluginState {
         params: Vec<Value>,
     ) -> Result<u64, PgError> {
         check_statement(&sql, &params)?;
-        let (client, statement) = self
-            .capabilities
-            .postgres
-            .prepare(database.as_deref(), &sql)
-            .await?;
+        let (client, statement) = self.connection(database.as_deref(), &sql).await?;
         let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
@@ -71,6 +64,57 @@ impl Host for PluginState {
             .execute(&statement, &refs)
             .await
             .map_err(|e| pg_error(&e))
+    }
+}
+
+/// A connection to run one statement on: from the pool for a request, the
+/// job's own for a job.
+enum Connection<'a> {
+    Pooled(PooledClient),
+    Job(&'a tokio_postgres::Client),
+}
+
+impl std::ops::Deref for Connection<'_> {
+    type Target = tokio_postgres::Client;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Connection::Pooled(client) => client,
+            Connection::Job(client) => client,
+        }
+    }
+}
+
+impl PluginState {
+    /// A connection to `database` with `sql` prepared on it. A job gets
+    /// connections of its own, kept for the run, whose backends are
+    /// registered so that cancelling the job cancels its statement.
+    async fn connection(
+        &mut self,
+        database: Option<&str>,
+        sql: &str,
+    ) -> Result<(Connection<'_>, tokio_postgres::Statement), PgError> {
+        let Some(job) = &self.job else {
+            let (client, statement) = self.capabilities.postgres.prepare(database, sql).await?;
+            return Ok((Connection::Pooled(client), statement));
+        };
+        let name = self
+            .capabilities
+            .postgres
+            .database_name(database)
+            .to_string();
+        if !self.job_connections.contains_key(&name) {
+            let (client, pid) = self.capabilities.postgres.connect_for_job(&name).await?;
+            self.capabilities.running_jobs.add(job, pid);
+            self.job_connections.insert(name.clone(), client);
+        }
+        let client = self.job_connections.get(&name).ok_or_else(|| PgError {
+            sqlstate: "08003".into(),
+            message: "the job's connection is gone".into(),
+            detail: None,
+            hint: None,
+        })?;
+        let statement = client.prepare(sql).await.map_err(|e| pg_error(&e))?;
+        Ok((Connection::Job(client), statement))
     }
 }
 

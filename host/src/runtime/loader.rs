@@ -119,17 +119,26 @@ fn drop_ins(dir: &Path) -> Result<Vec<Source>> {
     Ok(sources)
 }
 
+/// Starting and stopping the server is reserved to the bundled plugin
+/// whose whole job it is.
+const CONTROL: &str = "control";
+const ADMINISTRATION: &str = "administration";
+
 /// The largest memory limit any plugin will get: the pool's slot size.
 pub fn max_memory_bytes(config: &Config, sources: &[Source]) -> Result<usize> {
     let mut max = config.runtime.memory_bytes;
     for s in sources {
-        max = max.max(limits(config, s)?.1);
+        max = max.max(limits(config, s)?.2);
     }
     Ok(max)
 }
 
-/// (deadline, memory limit): the operator's setting, else the manifest's, else the default.
-fn limits(config: &Config, source: &Source) -> Result<(std::time::Duration, usize)> {
+/// (request deadline, job deadline, memory limit): the operator's setting,
+/// else the manifest's, else the default.
+fn limits(
+    config: &Config,
+    source: &Source,
+) -> Result<(std::time::Duration, std::time::Duration, usize)> {
     let settings = config.plugin.get(&source.manifest.name);
     let name = &source.manifest.name;
     let timeout = match settings
@@ -143,6 +152,17 @@ fn limits(config: &Config, source: &Source) -> Result<(std::time::Duration, usiz
         )?,
         None => config.runtime.timeout,
     };
+    let job_timeout = match settings
+        .and_then(|s| s.job_timeout_secs)
+        .or(source.manifest.limits.job_timeout_secs)
+    {
+        Some(secs) => crate::config::positive_secs(
+            secs,
+            &format!("job_timeout_secs of plugin '{name}'"),
+            &config.file,
+        )?,
+        None => timeout,
+    };
     let memory = match settings
         .and_then(|s| s.memory_mib)
         .or(source.manifest.limits.memory_mib)
@@ -152,7 +172,7 @@ fn limits(config: &Config, source: &Source) -> Result<(std::time::Duration, usiz
         }
         None => config.runtime.memory_bytes,
     };
-    Ok((timeout, memory))
+    Ok((timeout, job_timeout, memory))
 }
 
 /// Checks grants, compiles (or loads from cache), links, and routes every plugin.
@@ -164,7 +184,7 @@ pub fn load(
     let mut plugins = Vec::new();
     let mut routes = RouteTable::default();
     for source in sources {
-        let (timeout, memory) = limits(config, &source)?;
+        let (timeout, job_timeout, memory) = limits(config, &source)?;
         let component = cache::load_or_compile(
             runtime.engine(),
             &config.runtime.cache_dir,
@@ -190,6 +210,7 @@ pub fn load(
             PluginLimits {
                 bundled: source.bundled,
                 timeout,
+                job_timeout,
                 memory_bytes: memory,
                 settings: Arc::from(settings),
             },
@@ -232,6 +253,12 @@ fn check_capabilities(
                 source.origin
             ),
         }
+    }
+    if declared.iter().any(|d| d == CONTROL) && !(source.bundled && name == ADMINISTRATION) {
+        bail!(
+            "plugin '{name}' ({}) asks for capability '{CONTROL}', which only the bundled '{ADMINISTRATION}' plugin may have",
+            source.origin
+        );
     }
     let missing = missing_grants(config, &source.manifest, source.bundled);
     if !missing.is_empty() {

@@ -35,6 +35,7 @@ pub struct Plugin {
     pub name: Arc<str>,
     pub bundled: bool,
     pub timeout: Duration,
+    pub job_timeout: Duration,
     pub memory_bytes: usize,
     /// `[plugin.NAME.settings]` as JSON, what `get-settings` returns.
     pub settings: Arc<str>,
@@ -59,6 +60,7 @@ impl Plugin {
 pub struct PluginLimits {
     pub bundled: bool,
     pub timeout: Duration,
+    pub job_timeout: Duration,
     pub memory_bytes: usize,
     pub settings: Arc<str>,
 }
@@ -165,6 +167,7 @@ impl Runtime {
             manifest,
             bundled: limits.bundled,
             timeout: limits.timeout,
+            job_timeout: limits.job_timeout,
             memory_bytes: limits.memory_bytes,
             settings: limits.settings,
             disabled: std::sync::RwLock::new(None),
@@ -176,7 +179,12 @@ impl Runtime {
     /// memory limit. A trap ends only this instance; the host carries on.
     pub async fn call(&self, plugin: &Plugin, request: Request) -> Result<Response, CallError> {
         let user = request.user.clone();
-        self.run(plugin, user, move |instance, store| {
+        let run = Run {
+            timeout: plugin.timeout,
+            user,
+            job: None,
+        };
+        self.run(plugin, run, move |instance, store| {
             Box::pin(async move {
                 instance
                     .dbagent_api_handler()
@@ -189,19 +197,29 @@ impl Runtime {
 
     /// Calls the plugin's start-up hook.
     pub async fn init(&self, plugin: &Plugin) -> Result<Result<(), String>, CallError> {
-        self.run(plugin, None, |instance, store| {
+        let run = Run {
+            timeout: plugin.timeout,
+            user: None,
+            job: None,
+        };
+        self.run(plugin, run, |instance, store| {
             Box::pin(instance.dbagent_api_lifecycle().call_init(store))
         })
         .await
     }
 
-    /// Runs one of the plugin's jobs.
+    /// Runs one of the plugin's jobs, within the plugin's job deadline.
     pub async fn run_job(
         &self,
         plugin: &Plugin,
         job: Job,
     ) -> Result<Result<(), String>, CallError> {
-        self.run(plugin, None, move |instance, store| {
+        let run = Run {
+            timeout: plugin.job_timeout,
+            user: None,
+            job: Some(job.id.clone()),
+        };
+        self.run(plugin, run, move |instance, store| {
             Box::pin(async move {
                 instance
                     .dbagent_api_lifecycle()
@@ -215,28 +233,22 @@ impl Runtime {
     /// Instantiates `plugin` in a fresh store with its limits and runs `call`
     /// on it. Host calls (a slow query) are not interrupted by epochs; an
     /// outer timeout ends those.
-    async fn run<R, F>(
-        &self,
-        plugin: &Plugin,
-        user: Option<String>,
-        call: F,
-    ) -> Result<R, CallError>
+    async fn run<R, F>(&self, plugin: &Plugin, run: Run, call: F) -> Result<R, CallError>
     where
         F: for<'a> FnOnce(&'a bindings::HttpPlugin, &'a mut Store<PluginState>) -> BoxedCall<'a, R>,
     {
-        let deadline = Instant::now() + plugin.timeout;
-        let slot = tokio::time::timeout(
-            plugin.timeout,
-            Arc::clone(&self.instance_slots).acquire_owned(),
-        )
-        .await
-        .map_err(|_| CallError::Busy)?
-        .map_err(|_| CallError::Busy)?;
+        let timeout = run.timeout;
+        let deadline = Instant::now() + timeout;
+        let slot = tokio::time::timeout(timeout, Arc::clone(&self.instance_slots).acquire_owned())
+            .await
+            .map_err(|_| CallError::Busy)?
+            .map_err(|_| CallError::Busy)?;
 
         let state = PluginState::new(
             Arc::clone(&plugin.name),
             Arc::clone(&plugin.settings),
-            user,
+            run.user,
+            run.job,
             Arc::clone(&self.capabilities),
             plugin.memory_bytes,
         );
@@ -258,14 +270,14 @@ impl Runtime {
             call(&instance, &mut store).await
         };
         // A little slack so that a guest-side interrupt wins when both are due.
-        let outcome = tokio::time::timeout(plugin.timeout + Duration::from_millis(50), run).await;
+        let outcome = tokio::time::timeout(timeout + Duration::from_millis(50), run).await;
         drop(slot);
         match outcome {
-            Err(_) => Err(CallError::Timeout(plugin.timeout)),
+            Err(_) => Err(CallError::Timeout(timeout)),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
                 if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                    return Err(CallError::Timeout(plugin.timeout));
+                    return Err(CallError::Timeout(timeout));
                 }
                 Err(CallError::Failed(describe_failure(
                     &error,
@@ -275,6 +287,15 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Who a call runs for and how long it may take.
+struct Run {
+    timeout: Duration,
+    /// The authenticated user of a request.
+    user: Option<String>,
+    /// The id of the job being run, if the call runs one.
+    job: Option<String>,
 }
 
 /// The future of one export call, borrowing the instance and its store.

@@ -1,4 +1,5 @@
 use crate::capabilities::Capabilities;
+use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
@@ -12,6 +13,10 @@ pub struct PluginState {
     pub settings: Arc<str>,
     /// The authenticated user the request came from, if any.
     pub user: Option<String>,
+    /// The id of the job this instance runs, if it runs one.
+    pub job: Option<String>,
+    /// A job's own connections, by database (see `capabilities::postgres`).
+    pub job_connections: HashMap<String, tokio_postgres::Client>,
     pub capabilities: Arc<Capabilities>,
     pub limits: StoreLimits,
     /// What the guest wrote to stderr (a Rust panic message lands here).
@@ -30,6 +35,7 @@ impl PluginState {
         plugin: Arc<str>,
         settings: Arc<str>,
         user: Option<String>,
+        job: Option<String>,
         capabilities: Arc<Capabilities>,
         memory_bytes: usize,
     ) -> PluginState {
@@ -39,6 +45,8 @@ impl PluginState {
             plugin,
             settings,
             user,
+            job,
+            job_connections: HashMap::new(),
             capabilities,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)

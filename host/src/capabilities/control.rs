@@ -1,0 +1,233 @@
+//! The `control` interface: `pg_ctl` for the managed instance.
+//!
+//! Everything about the command comes from the operator's configuration;
+//! the plugin chooses only the action. `pg_ctl` runs with `-w` and a
+//! timeout, as the configured OS user, with its output captured and the
+//! server's own output sent to a log file (a server holding our pipe open
+//! would never let us see pg_ctl's end).
+
+use crate::config::PgCtl;
+use crate::runtime::bindings::dbagent::api::control::{Action, Host};
+use crate::runtime::state::PluginState;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// Lines of output kept in an error message.
+const TAIL_LINES: usize = 15;
+/// Grace beyond pg_ctl's own `-t` before the host kills it.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs one `pg_ctl` at a time for the configured instance.
+pub struct Control {
+    settings: PgCtl,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Control {
+    pub fn new(settings: PgCtl) -> Control {
+        Control {
+            settings,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Runs `pg_ctl ACTION`; Ok with its output, Err with why and the last lines.
+    pub async fn pg_ctl(&self, action: Action) -> Result<String, String> {
+        let _one_at_a_time = self.running.lock().await;
+        let s = &self.settings;
+        let data = s.data_directory.as_deref().ok_or(
+            "administration needs [postgresql] data_directory in the agent's configuration",
+        )?;
+        let program = match &s.program {
+            Some(program) => program.clone(),
+            None => find_pg_ctl(data)?,
+        };
+        let log_file = s
+            .log_file
+            .clone()
+            .unwrap_or_else(|| data.join("pg_ctl.log"));
+        let verb = verb(action);
+
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.arg(verb).arg("-D").arg(data);
+        if !matches!(action, Action::Reload) {
+            cmd.arg("-w").arg("-t").arg(s.timeout.as_secs().to_string());
+        }
+        if matches!(action, Action::Stop | Action::Restart) {
+            cmd.args(["-m", "fast"]);
+        }
+        if matches!(action, Action::Start | Action::Restart) {
+            cmd.arg("-l").arg(&log_file);
+        }
+        if let Some(user) = &s.user {
+            let (uid, gid) = os_user(user)?;
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let euid = unsafe { libc::geteuid() };
+            if euid != uid {
+                if euid != 0 {
+                    return Err(format!(
+                        "the agent cannot run pg_ctl as OS user '{user}': it is not running as root or as that user"
+                    ));
+                }
+                // std drops supplementary groups when it changes the uid.
+                cmd.uid(uid).gid(gid);
+            }
+        }
+        // A directory every user can enter: pg_ctl complains about a
+        // working directory its user cannot read.
+        cmd.current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+
+        tracing::info!(action = verb, program = %program.display(), data = %data.display(), "running pg_ctl");
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        let output =
+            match tokio::time::timeout(s.timeout + KILL_GRACE, child.wait_with_output()).await {
+                Ok(Ok(output)) => output,
+                Ok(Err(e)) => return Err(format!("pg_ctl {verb}: {e}")),
+                Err(_) => {
+                    return Err(format!(
+                        "pg_ctl {verb} did not finish within {} s and was killed",
+                        (s.timeout + KILL_GRACE).as_secs()
+                    ));
+                }
+            };
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        if output.status.success() {
+            tracing::info!(action = verb, "pg_ctl done");
+            return Ok(text.trim().to_string());
+        }
+        let mut message = format!("pg_ctl {verb} failed ({}):\n{}", output.status, tail(&text));
+        if matches!(action, Action::Start | Action::Restart)
+            && let Ok(log) = std::fs::read(&log_file)
+        {
+            let log = String::from_utf8_lossy(&log);
+            message.push_str(&format!(
+                "\nserver log {}:\n{}",
+                log_file.display(),
+                tail(&log)
+            ));
+        }
+        tracing::warn!(action = verb, "{message}");
+        Err(message)
+    }
+}
+
+impl Host for PluginState {
+    async fn pg_ctl(&mut self, action: Action) -> Result<String, String> {
+        self.capabilities.control.pg_ctl(action).await
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Start => "start",
+        Action::Stop => "stop",
+        Action::Restart => "restart",
+        Action::Reload => "reload",
+    }
+}
+
+/// The last [`TAIL_LINES`] non-empty lines of `text`.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+/// The `pg_ctl` matching the data directory's major version (Debian keeps
+/// one per version under /usr/lib/postgresql), else the one on PATH, else
+/// the newest under /usr/lib/postgresql.
+fn find_pg_ctl(data: &Path) -> Result<PathBuf, String> {
+    if let Ok(version) = std::fs::read_to_string(data.join("PG_VERSION")) {
+        let candidate = Path::new("/usr/lib/postgresql")
+            .join(version.trim())
+            .join("bin/pg_ctl");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("pg_ctl"))
+            .find(|p| p.is_file())
+    });
+    let newest = || {
+        std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .filter_map(|entry| {
+                let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let pg_ctl = entry.path().join("bin/pg_ctl");
+                pg_ctl.is_file().then_some((version, pg_ctl))
+            })
+            .max_by_key(|(version, _)| *version)
+            .map(|(_, pg_ctl)| pg_ctl)
+    };
+    on_path.or_else(newest).ok_or_else(|| {
+        "cannot find pg_ctl: set [postgresql] pg_ctl in the agent's configuration".to_string()
+    })
+}
+
+/// (uid, gid) of an OS user.
+fn os_user(name: &str) -> Result<(u32, u32), String> {
+    let unknown = || format!("OS user '{name}' (pg_ctl_user) does not exist");
+    let c_name = CString::new(name).map_err(|_| unknown())?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid value for getpwnam_r to fill.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf` outlives it;
+    // only uid and gid, plain integers, are read from the result.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            c_name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        return Err(unknown());
+    }
+    Ok((pwd.pw_uid, pwd.pw_gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails_keep_the_last_lines() {
+        let text: String = (1..=40).map(|i| format!("line {i}\n\n")).collect();
+        let t = tail(&text);
+        assert!(t.starts_with("line 26\n") && t.ends_with("line 40"), "{t}");
+    }
+
+    #[test]
+    fn users() {
+        assert_eq!(os_user("root"), Ok((0, 0)));
+        assert!(os_user("no-such-user-dbagent").is_err());
+        assert!(os_user("nul\0byte").is_err());
+    }
+
+    #[tokio::test]
+    async fn without_a_data_directory_it_says_what_to_configure() {
+        let control = Control::new(PgCtl {
+            data_directory: None,
+            program: None,
+            user: None,
+            timeout: Duration::from_secs(1),
+            log_file: None,
+        });
+        let err = control.pg_ctl(Action::Reload).await.unwrap_err();
+        assert!(err.contains("data_directory"), "{err}");
+    }
+}

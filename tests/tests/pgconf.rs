@@ -1,0 +1,413 @@
+//! The pgconf API over real HTTP: settings read from a throwaway cluster,
+//! changed with ALTER SYSTEM and seen in effect; every refused change leaves
+//! `postgresql.auto.conf` as it was.
+
+use dbagent_tests::{Agent, AgentOptions, PgCluster, wait_for};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const KEYS: [&str; 13] = [
+    "context",
+    "enumvals",
+    "max_val",
+    "min_val",
+    "vartype",
+    "boot_val",
+    "reset_val",
+    "unit",
+    "desc",
+    "name",
+    "setting",
+    "setting_raw",
+    "pending_restart",
+];
+
+fn all_rows(listing: &Value) -> Vec<Value> {
+    listing
+        .as_array()
+        .expect("a list of categories")
+        .iter()
+        .flat_map(|c| c["rows"].as_array().expect("rows").clone())
+        .collect()
+}
+
+fn row<'a>(rows: &'a [Value], name: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no setting {name}"))
+}
+
+fn show(cluster: &PgCluster, name: &str) -> String {
+    // A new connection each time: a reload reaches sessions between statements.
+    cluster
+        .connect("postgres")
+        .query_one(&format!("SHOW {name}"), &[])
+        .unwrap()
+        .get(0)
+}
+
+fn auto_conf(cluster: &PgCluster) -> String {
+    std::fs::read_to_string(cluster.data_dir().join("postgresql.auto.conf")).unwrap_or_default()
+}
+
+fn post(agent: &Agent, settings: Value) -> (u16, Value) {
+    agent.post_json(
+        "/pgconf/configuration",
+        &json!({ "settings": settings }).to_string(),
+    )
+}
+
+#[test]
+fn every_setting_with_the_reference_fields() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, listing) = agent.get("/pgconf/configuration");
+    assert_eq!(status, 200, "{listing}");
+    let rows = all_rows(&listing);
+
+    let mut client = cluster.connect("postgres");
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM pg_settings", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows.len() as i64, count);
+    for r in &rows {
+        let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = KEYS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(keys, expected, "{r}");
+    }
+    // Categories come in order, each once.
+    let categories: Vec<&str> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["category"].as_str().unwrap())
+        .collect();
+    let mut sorted = categories.clone();
+    sorted.dedup();
+    assert_eq!(categories.len(), sorted.len());
+
+    let shared_buffers = row(&rows, "shared_buffers");
+    let pages: String = client
+        .query_one(
+            "SELECT setting FROM pg_settings WHERE name = 'shared_buffers'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        shared_buffers["setting"],
+        json!(pages.parse::<i64>().unwrap())
+    );
+    assert_eq!(
+        shared_buffers["setting_raw"],
+        json!(show(&cluster, "shared_buffers"))
+    );
+    assert_eq!(shared_buffers["unit"], "8kB");
+    assert_eq!(shared_buffers["vartype"], "integer");
+    assert_eq!(shared_buffers["context"], "postmaster");
+    assert_eq!(shared_buffers["min_val"], json!(16));
+    assert_eq!(shared_buffers["enumvals"], Value::Null);
+    assert_eq!(shared_buffers["pending_restart"], "f");
+    assert!(
+        shared_buffers["desc"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sets the number of shared memory buffers"),
+        "{shared_buffers}"
+    );
+
+    let autovacuum = row(&rows, "autovacuum");
+    assert_eq!(autovacuum["vartype"], "bool");
+    assert_eq!(autovacuum["setting"], "on");
+    assert_eq!(autovacuum["context"], "sighup");
+    assert_eq!(autovacuum["unit"], Value::Null);
+
+    let wal_level = row(&rows, "wal_level");
+    assert_eq!(wal_level["vartype"], "enum");
+    let enumvals = wal_level["enumvals"].as_str().unwrap();
+    assert!(
+        enumvals.starts_with('{') && enumvals.contains("replica") && enumvals.contains("logical"),
+        "{enumvals}"
+    );
+
+    let delay = row(&rows, "vacuum_cost_delay");
+    assert_eq!(delay["vartype"], "real");
+    assert!(delay["setting"].is_number(), "{delay}");
+}
+
+#[test]
+fn filter_matches_names_and_descriptions() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, listing) = agent.get("/pgconf/configuration?filter=AutoVacuum");
+    assert_eq!(status, 200, "{listing}");
+    let rows = all_rows(&listing);
+    assert!(rows.iter().any(|r| r["name"] == "autovacuum_naptime"));
+    assert!(!rows.iter().any(|r| r["name"] == "shared_buffers"));
+    for r in &rows {
+        let text = format!("{} {}", r["name"], r["desc"]).to_lowercase();
+        assert!(text.contains("autovacuum"), "{r}");
+    }
+    // Wildcards and quotes are taken literally.
+    for filter in ["%25", "_", "%27%3B%20DROP%20TABLE%20x%3B--"] {
+        let (status, listing) = agent.get(&format!("/pgconf/configuration?filter=zzz{filter}"));
+        assert_eq!((status, listing), (200, json!([])), "filter {filter}");
+    }
+    let long = "x".repeat(129);
+    let (status, body) = agent.get(&format!("/pgconf/configuration?filter={long}"));
+    assert_eq!(status, 406, "{body}");
+}
+
+#[test]
+fn categories_and_a_category_with_a_slash() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, body) = agent.get("/pgconf/configuration/categories");
+    assert_eq!(status, 200, "{body}");
+    let mut client = cluster.connect("postgres");
+    let expected: Vec<String> = client
+        .query(
+            "SELECT DISTINCT category FROM pg_settings ORDER BY category",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(body, json!({ "categories": expected }));
+
+    let slashed = expected
+        .iter()
+        .find(|c| c.contains(" / "))
+        .expect("a category with a slash, e.g. Client Connection Defaults / Locale and Formatting");
+    let encoded = slashed.replace(' ', "%20").replace('/', "%2F");
+    let (status, body) = agent.get(&format!("/pgconf/configuration/category/{encoded}"));
+    assert_eq!(status, 200, "{body}");
+    let groups = body.as_array().unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["category"], json!(slashed));
+    let count: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_settings WHERE category = $1",
+            &[slashed],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(groups[0]["rows"].as_array().unwrap().len() as i64, count);
+
+    let (status, body) = agent.get("/pgconf/configuration/category/No%20Such%20Category");
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("No Such Category"));
+}
+
+#[test]
+fn a_sighup_setting_takes_effect_and_is_recorded() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let previous = show(&cluster, "log_min_duration_statement");
+    let (status, body) = post(
+        &agent,
+        json!([{"name": "log_min_duration_statement", "setting": "250ms"}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"settings": [{
+            "name": "log_min_duration_statement",
+            "setting": "250ms",
+            "previous_setting": previous,
+            "restart": false,
+        }]})
+    );
+    wait_for("the new value in effect", Duration::from_secs(10), || {
+        (show(&cluster, "log_min_duration_statement") == "250ms").then_some(())
+    });
+    assert!(
+        auto_conf(&cluster).contains("log_min_duration_statement = '250ms'"),
+        "{}",
+        auto_conf(&cluster)
+    );
+    let (_, feed) = agent.get("/notifications");
+    let messages: Vec<&str> = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["message"].as_str())
+        .collect();
+    assert!(
+        messages.contains(&"Setting 'log_min_duration_statement' changed: '-1' -> '250ms'"),
+        "{messages:?}"
+    );
+
+    // An empty setting resets it.
+    let (status, body) = post(
+        &agent,
+        json!([{"name": "log_min_duration_statement", "setting": ""}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["settings"][0]["setting"], Value::Null);
+    assert_eq!(body["settings"][0]["previous_setting"], "250ms");
+    assert!(!auto_conf(&cluster).contains("log_min_duration_statement"));
+    wait_for("the default back", Duration::from_secs(10), || {
+        (show(&cluster, "log_min_duration_statement") == "-1").then_some(())
+    });
+}
+
+#[test]
+fn a_postmaster_setting_waits_for_a_restart() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, body) = agent.get("/pgconf/configuration/status");
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"restart_pending": false, "restart_changes": []})
+        )
+    );
+    let (status, body) = post(
+        &agent,
+        json!([{"name": "shared_buffers", "setting": "256MB"}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["settings"][0]["restart"], true);
+    assert_eq!(body["settings"][0]["previous_setting"], "128MB");
+    let changes = wait_for("restart_pending", Duration::from_secs(10), || {
+        let (_, body) = agent.get("/pgconf/configuration/status");
+        (body["restart_pending"] == true).then_some(body["restart_changes"].clone())
+    });
+    let changes = changes.as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["name"], "shared_buffers");
+    assert_eq!(changes[0]["pending_restart"], "t");
+    assert_eq!(changes[0]["setting_raw"], "128MB");
+    assert_eq!(changes[0].as_object().unwrap().len(), 13);
+    assert_eq!(show(&cluster, "shared_buffers"), "128MB");
+}
+
+#[test]
+fn a_list_setting_keeps_its_items_apart() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let (status, body) = post(
+        &agent,
+        json!([{"name": "search_path", "setting": "\"$user\", public, pg_catalog"}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for("the new search_path", Duration::from_secs(10), || {
+        (show(&cluster, "search_path") == "\"$user\", public, pg_catalog").then_some(())
+    });
+}
+
+#[test]
+fn refused_changes_write_nothing() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    // Something already in postgresql.auto.conf, to see it survive.
+    let (status, body) = post(&agent, json!([{"name": "work_mem", "setting": "8MB"}]));
+    assert_eq!(status, 200, "{body}");
+    let before = auto_conf(&cluster);
+    assert!(before.contains("work_mem = '8MB'"), "{before}");
+
+    let good = json!({"name": "log_min_duration_statement", "setting": "100"});
+    for (item, status, named) in [
+        (
+            json!({"name": "no_such_setting", "setting": "1"}),
+            406,
+            "no_such_setting",
+        ),
+        (
+            json!({"name": "autovacuum", "setting": "maybe"}),
+            406,
+            "autovacuum",
+        ),
+        (
+            json!({"name": "max_connections", "setting": "0"}),
+            406,
+            "max_connections",
+        ),
+        (
+            json!({"name": "max_connections", "setting": "many"}),
+            406,
+            "max_connections",
+        ),
+        (
+            json!({"name": "work_mem", "setting": "3TB"}),
+            406,
+            "work_mem",
+        ),
+        (
+            json!({"name": "wal_level", "setting": "archive"}),
+            406,
+            "wal_level",
+        ),
+        (
+            json!({"name": "shared_buffers", "setting": "5min"}),
+            406,
+            "shared_buffers",
+        ),
+        (
+            json!({"name": "max_connections", "setting": "10MB"}),
+            406,
+            "max_connections",
+        ),
+        (
+            json!({"name": "statement_timeout", "setting": "10 parsecs"}),
+            406,
+            "statement_timeout",
+        ),
+        (
+            json!({"name": "block_size", "setting": "16384"}),
+            406,
+            "block_size",
+        ),
+        // PostgreSQL's own check of the value, run before anything is written.
+        (
+            json!({"name": "timezone", "setting": "Mars/Olympus_Mons"}),
+            406,
+            "timezone",
+        ),
+        (json!({"name": "autovacuum"}), 406, "autovacuum"),
+        // Refused by PostgreSQL only when written: what was written before
+        // it in the batch is put back.
+        (
+            json!({"name": "log_destination", "setting": "bogus"}),
+            406,
+            "log_destination",
+        ),
+    ] {
+        // Alone, and after a valid change in the same batch.
+        for batch in [json!([item.clone()]), json!([good.clone(), item.clone()])] {
+            let (got, body) = post(&agent, batch.clone());
+            assert_eq!(got, status, "{batch}: {body}");
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(
+                error.to_lowercase().contains(named),
+                "{batch}: the error names the setting: {body}"
+            );
+            assert_eq!(
+                auto_conf(&cluster),
+                before,
+                "{batch} changed postgresql.auto.conf"
+            );
+        }
+    }
+    for body in ["", "{not json", "[1, 2"] {
+        let (status, answer) = agent.post_json("/pgconf/configuration", body);
+        assert_eq!(status, 400, "{body:?}: {answer}");
+    }
+    for body in [
+        "null",
+        r#"{}"#,
+        r#"{"settings": []}"#,
+        r#"{"settings": "work_mem"}"#,
+        r#"{"settings": [1]}"#,
+    ] {
+        let (status, answer) = agent.post_json("/pgconf/configuration", body);
+        assert_eq!(status, 406, "{body}: {answer}");
+    }
+    assert_eq!(auto_conf(&cluster), before);
+}
