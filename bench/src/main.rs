@@ -104,6 +104,62 @@ fn measure(name: &'static str, authority: &str, path: &str, warmup: usize, count
     }
 }
 
+/// Native and plugin routes measured turn about, each on its own
+/// connection, so that both see the same machine: a load that comes and
+/// goes during the run weighs on both alike.
+fn measure_pair(
+    authority: &str,
+    (native_name, native_path): (&'static str, &str),
+    (plugin_name, plugin_path): (&'static str, &str),
+    warmup: usize,
+    count: usize,
+) -> (Stats, Stats) {
+    let mut native = Connection::open(authority);
+    let mut plugin = Connection::open(authority);
+    for _ in 0..warmup {
+        assert_eq!(
+            native.get(native_path),
+            200,
+            "{native_path} must answer 200"
+        );
+        assert_eq!(
+            plugin.get(plugin_path),
+            200,
+            "{plugin_path} must answer 200"
+        );
+    }
+    let (mut a, mut b) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    let (mut a_total, mut b_total) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..count {
+        let t = Instant::now();
+        let status = native.get(native_path);
+        let took = t.elapsed();
+        assert_eq!(status, 200, "{native_path} must answer 200");
+        a.push(took);
+        a_total += took;
+        let t = Instant::now();
+        let status = plugin.get(plugin_path);
+        let took = t.elapsed();
+        assert_eq!(status, 200, "{plugin_path} must answer 200");
+        b.push(took);
+        b_total += took;
+    }
+    let stats = |name, mut samples: Vec<Duration>, elapsed| {
+        samples.sort();
+        Stats {
+            name,
+            count,
+            elapsed,
+            p50: samples[count / 2],
+            p99: samples[(count * 99 / 100).min(count - 1)],
+        }
+    };
+    (
+        stats(native_name, a, a_total),
+        stats(plugin_name, b, b_total),
+    )
+}
+
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -128,15 +184,16 @@ fn main() {
         .trim_end_matches('/')
         .to_string();
 
+    let (native, plugin) = measure_pair(
+        &authority,
+        ("native GET /ping", "/ping"),
+        ("plugin GET /hello/ping", "/hello/ping"),
+        500,
+        count,
+    );
     let results = [
-        measure("native GET /ping", &authority, "/ping", 500, count),
-        measure(
-            "plugin GET /hello/ping",
-            &authority,
-            "/hello/ping",
-            500,
-            count,
-        ),
+        native,
+        plugin,
         measure(
             "plugin GET /activity",
             &authority,
