@@ -14,6 +14,11 @@ use std::time::Duration;
 
 /// The longest the scheduler sleeps without looking at the store again.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// How long one-shot jobs that ended stay listed (e.g. by the maintenance
+/// plugin's `/scheduled` routes) before they are forgotten.
+const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How often ended jobs are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub fn spawn(app: Arc<App>) {
     tokio::spawn(async move {
@@ -35,7 +40,12 @@ pub fn spawn(app: Arc<App>) {
                 }
             }
         }
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
+            if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                prune(&app).await;
+                last_prune = Some(std::time::Instant::now());
+            }
             let sleep = match run_due(&app).await {
                 Ok(next) => next,
                 Err(e) => {
@@ -49,6 +59,17 @@ pub fn spawn(app: Arc<App>) {
             }
         }
     });
+}
+
+async fn prune(app: &Arc<App>) {
+    let store = app.store.clone();
+    let before = now_ms() - i64::try_from(KEEP_FINISHED.as_millis()).unwrap_or(i64::MAX);
+    match tokio::task::spawn_blocking(move || store.prune_finished_jobs(before)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(jobs = n, "forgot one-shot jobs that ended over 30 days ago"),
+        Ok(Err(e)) => tracing::error!("cannot prune ended jobs: {e:#}"),
+        Err(e) => tracing::error!("cannot prune ended jobs: {e}"),
+    }
 }
 
 /// Starts every due job; returns how long to wait for the next one.

@@ -179,6 +179,17 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets one-shot jobs that ended (done, failed, canceled) and were
+    /// created before `before`; returns how many.
+    pub fn prune_finished_jobs(&self, before: i64) -> anyhow::Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM jobs
+              WHERE every_ms IS NULL AND next_run IS NULL
+                AND status IN ('done', 'failed', 'canceled') AND created < ?1",
+            params![before],
+        )?)
+    }
+
     /// Jobs left running by an agent that stopped (a crash, `kill -9`) run
     /// again at once.
     pub fn requeue_interrupted_jobs(&self, now: i64) -> anyhow::Result<usize> {
@@ -256,5 +267,43 @@ mod tests {
         assert_eq!(store.requeue_interrupted_jobs(50).unwrap(), 1);
         assert_eq!(store.due_jobs(50).unwrap()[0].id, id);
         assert_eq!(store.jobs_of("m").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn only_old_finished_one_shot_jobs_are_pruned() {
+        let (_dir, store) = store();
+        let job = |name, every_ms, id| NewJob {
+            plugin: "m",
+            name,
+            every_ms,
+            payload: "",
+            next_run: 10,
+            id,
+        };
+        let done = store.upsert_job(&job("done", None, "00000001"), 0).unwrap();
+        assert!(store.start_job(&done, 10).unwrap());
+        store.finish_job(&done, None, None).unwrap();
+        let todo = store.upsert_job(&job("todo", None, "00000002"), 0).unwrap();
+        let periodic = store
+            .upsert_job(&job("every", Some(1000), "00000003"), 0)
+            .unwrap();
+        assert!(store.start_job(&periodic, 10).unwrap());
+        store
+            .finish_job(&periodic, Some("boom"), Some(1010))
+            .unwrap();
+        let recent = store
+            .upsert_job(&job("recent", None, "00000004"), 500)
+            .unwrap();
+        assert!(store.cancel_job("m", &recent).unwrap());
+
+        assert_eq!(store.prune_finished_jobs(100).unwrap(), 1);
+        let left: Vec<String> = store
+            .jobs_of("m")
+            .unwrap()
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(left.len(), 3);
+        assert!(!left.contains(&done) && left.contains(&todo));
     }
 }
