@@ -8,6 +8,7 @@
 
 mod agent;
 mod cluster;
+pub mod sample;
 
 pub use agent::{Agent, AgentOptions, StartFailure, TOKEN, binary, send};
 pub use cluster::PgCluster;
