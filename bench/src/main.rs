@@ -80,28 +80,39 @@ impl Connection {
     }
 }
 
+impl Stats {
+    fn of(name: &'static str, mut samples: Vec<Duration>, elapsed: Duration) -> Stats {
+        samples.sort();
+        let count = samples.len();
+        Stats {
+            name,
+            count,
+            elapsed,
+            p50: samples[count / 2],
+            p99: samples[(count * 99 / 100).min(count - 1)],
+        }
+    }
+}
+
+/// How long one `GET path` took; anything but 200 stops the benchmark.
+fn timed_get(connection: &mut Connection, path: &str) -> Duration {
+    let t = Instant::now();
+    let status = connection.get(path);
+    let took = t.elapsed();
+    assert_eq!(status, 200, "{path} must answer 200");
+    took
+}
+
 fn measure(name: &'static str, authority: &str, path: &str, warmup: usize, count: usize) -> Stats {
     let mut connection = Connection::open(authority);
     for _ in 0..warmup {
-        assert_eq!(connection.get(path), 200, "{path} must answer 200");
+        timed_get(&mut connection, path);
     }
-    let mut samples = Vec::with_capacity(count);
     let started = Instant::now();
-    for _ in 0..count {
-        let t = Instant::now();
-        let status = connection.get(path);
-        samples.push(t.elapsed());
-        assert_eq!(status, 200, "{path} must answer 200");
-    }
-    let elapsed = started.elapsed();
-    samples.sort();
-    Stats {
-        name,
-        count,
-        elapsed,
-        p50: samples[count / 2],
-        p99: samples[(count * 99 / 100).min(count - 1)],
-    }
+    let samples = (0..count)
+        .map(|_| timed_get(&mut connection, path))
+        .collect();
+    Stats::of(name, samples, started.elapsed())
 }
 
 /// Native and plugin routes measured turn about, each on its own
@@ -117,46 +128,19 @@ fn measure_pair(
     let mut native = Connection::open(authority);
     let mut plugin = Connection::open(authority);
     for _ in 0..warmup {
-        assert_eq!(
-            native.get(native_path),
-            200,
-            "{native_path} must answer 200"
-        );
-        assert_eq!(
-            plugin.get(plugin_path),
-            200,
-            "{plugin_path} must answer 200"
-        );
+        timed_get(&mut native, native_path);
+        timed_get(&mut plugin, plugin_path);
     }
     let (mut a, mut b) = (Vec::with_capacity(count), Vec::with_capacity(count));
-    let (mut a_total, mut b_total) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..count {
-        let t = Instant::now();
-        let status = native.get(native_path);
-        let took = t.elapsed();
-        assert_eq!(status, 200, "{native_path} must answer 200");
-        a.push(took);
-        a_total += took;
-        let t = Instant::now();
-        let status = plugin.get(plugin_path);
-        let took = t.elapsed();
-        assert_eq!(status, 200, "{plugin_path} must answer 200");
-        b.push(took);
-        b_total += took;
+        a.push(timed_get(&mut native, native_path));
+        b.push(timed_get(&mut plugin, plugin_path));
     }
-    let stats = |name, mut samples: Vec<Duration>, elapsed| {
-        samples.sort();
-        Stats {
-            name,
-            count,
-            elapsed,
-            p50: samples[count / 2],
-            p99: samples[(count * 99 / 100).min(count - 1)],
-        }
-    };
+    // Elapsed time per route is the sum of its own requests.
+    let (a_total, b_total) = (a.iter().sum(), b.iter().sum());
     (
-        stats(native_name, a, a_total),
-        stats(plugin_name, b, b_total),
+        Stats::of(native_name, a, a_total),
+        Stats::of(plugin_name, b, b_total),
     )
 }
 
