@@ -100,10 +100,7 @@ pub fn presented(headers: &HeaderMap, query: &str) -> Presented {
 fn query_key(query: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let value = pair.strip_prefix("key=")?;
-        percent_encoding::percent_decode_str(value)
-            .decode_utf8()
-            .ok()
-            .map(|v| v.into_owned())
+        crate::http::percent::decode(value, true)
     })
 }
 

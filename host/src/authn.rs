@@ -7,12 +7,28 @@
 
 use crate::access::{Presented, RouteClass};
 use crate::auth::sessions::{is_well_formed_session, new_session_token, session_token_hash};
-use crate::auth::users::{Users, VerifyOutcome, validate_password, validate_username};
+use crate::auth::throttle::Admission;
+use crate::auth::users::{Users, VerifyOutcome, check_login_shape};
 use crate::server::{App, HttpResponse, Refusal, error, internal_error, json_response};
+use crate::store::SessionLimits;
 use hyper::StatusCode;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a login waits for a free password check before a 503.
+const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+/// `response` with `Retry-After` in whole seconds (at least 1).
+fn with_retry_after(mut response: HttpResponse, after: Duration) -> HttpResponse {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&secs.max(1).to_string()) {
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, value);
+    }
+    response
+}
 
 /// Who a request was authenticated as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +75,14 @@ pub async fn authenticate(
             }
             let hash = session_token_hash(&token);
             let store = app.store.clone();
-            let idle = live.config.auth.session_timeout;
+            let limits = SessionLimits {
+                idle: live.config.auth.session_timeout,
+                lifetime: live.config.auth.session_lifetime,
+            };
             let lookup = {
                 let hash = hash.clone();
                 tokio::task::spawn_blocking(move || {
-                    store.touch_session(&hash, SystemTime::now(), idle)
+                    store.touch_session(&hash, SystemTime::now(), limits)
                 })
                 .await
             };
@@ -129,50 +148,54 @@ pub async fn login(app: &App, body: &[u8], peer: SocketAddr) -> HttpResponse {
         Ok(p) => p,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Err(malformed) = validate_username(&username).and_then(|()| validate_password(&password))
-    {
+    if let Err(malformed) = check_login_shape(&username, &password) {
         return error(StatusCode::NOT_ACCEPTABLE, &malformed.to_string());
     }
 
-    // Slow repeated failures from one address before doing any work.
-    let delay = app.throttle.delay_for(peer.ip(), Instant::now());
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    // Pace repeated failures from one address before doing any work.
+    match app.throttle.admit(peer.ip(), Instant::now()) {
+        Admission::Wait(delay) if delay.is_zero() => {}
+        Admission::Wait(delay) => tokio::time::sleep(delay).await,
+        Admission::Refused(retry_after) => {
+            tracing::warn!(%peer, username, "login refused: too many attempts queued from this address");
+            return with_retry_after(
+                error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many login attempts; try again later.",
+                ),
+                retry_after,
+            );
+        }
     }
+    // Each check holds ~19 MiB for its duration: bound how many run at once.
+    let Ok(Ok(_check)) = tokio::time::timeout(LOGIN_QUEUE_WAIT, app.login_checks.acquire()).await
+    else {
+        tracing::warn!(%peer, username, "login refused: too many logins at once");
+        return with_retry_after(
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many logins at once; try again later.",
+            ),
+            Duration::from_secs(1),
+        );
+    };
 
     let users_file = app.live().config.auth.users_file.clone();
     let checked = {
-        let (username, password, users_file) =
-            (username.clone(), password.clone(), users_file.clone());
+        let (username, password) = (username.clone(), password.clone());
         // Re-read the file at each login so `dbagent user add` needs no restart.
-        tokio::task::spawn_blocking(move || {
-            Users::load(&users_file).map(|users| users.verify(&username, &password))
-        })
-        .await
+        tokio::task::spawn_blocking(move || check_password(&users_file, &username, &password)).await
     };
-    let outcome = match checked {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(e)) => return internal_error(&format!("users file: {e:#}")),
-        Err(e) => return internal_error(&format!("login: {e}")),
-    };
-    match outcome {
-        VerifyOutcome::Invalid => {
-            app.throttle.record_failure(peer.ip(), Instant::now());
+    drop(_check);
+    let credential = match checked {
+        Ok(Ok(Some(credential))) => credential,
+        Ok(Ok(None)) => {
             tracing::warn!(%peer, username, "failed login");
             return error(StatusCode::NOT_FOUND, "Invalid username/password.");
         }
-        VerifyOutcome::OkNeedsUpgrade => {
-            let (name, password) = (username.clone(), password.clone());
-            match tokio::task::spawn_blocking(move || Users::upgrade(&users_file, &name, &password))
-                .await
-            {
-                Ok(Ok(_)) => tracing::info!(username, "upgraded the password hash to Argon2id"),
-                Ok(Err(e)) => tracing::warn!(username, "cannot upgrade the password hash: {e:#}"),
-                Err(e) => tracing::warn!(username, "cannot upgrade the password hash: {e}"),
-            }
-        }
-        VerifyOutcome::Ok => {}
-    }
+        Ok(Err(e)) => return internal_error(&format!("users file: {e:#}")),
+        Err(e) => return internal_error(&format!("login: {e}")),
+    };
     app.throttle.record_success(peer.ip());
 
     let token = match new_session_token() {
@@ -181,8 +204,10 @@ pub async fn login(app: &App, body: &[u8], peer: SocketAddr) -> HttpResponse {
     };
     let store = app.store.clone();
     let (hash, name) = (session_token_hash(&token), username.clone());
-    match tokio::task::spawn_blocking(move || store.create_session(&hash, &name, SystemTime::now()))
-        .await
+    match tokio::task::spawn_blocking(move || {
+        store.create_session(&hash, &name, &credential, SystemTime::now())
+    })
+    .await
     {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return internal_error(&format!("create session: {e:#}")),
@@ -195,6 +220,30 @@ pub async fn login(app: &App, body: &[u8], peer: SocketAddr) -> HttpResponse {
         .await;
     tracing::info!(%peer, username, "login");
     json_response(StatusCode::OK, &json!({ "session": token }))
+}
+
+/// Checks `password` against the users file: the fingerprint of the
+/// user's credential when it is right (after upgrading a temBoard hash to
+/// Argon2id), `None` when it is not.
+fn check_password(
+    users_file: &std::path::Path,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<Option<String>> {
+    let users = Users::load(users_file)?;
+    match users.verify(username, password) {
+        VerifyOutcome::Invalid => Ok(None),
+        VerifyOutcome::Ok => Ok(users.fingerprint(username)),
+        VerifyOutcome::OkNeedsUpgrade => {
+            match Users::upgrade(users_file, username, password) {
+                Ok(_) => tracing::info!(username, "upgraded the password hash to Argon2id"),
+                Err(e) => tracing::warn!(username, "cannot upgrade the password hash: {e:#}"),
+            }
+            Ok(Users::load(users_file)?
+                .fingerprint(username)
+                .or_else(|| users.fingerprint(username)))
+        }
+    }
 }
 
 /// `GET /logout`: ends the session → `{"logout": true}`.

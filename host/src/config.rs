@@ -22,6 +22,16 @@ pub struct Config {
     pub plugin: BTreeMap<String, PluginSettings>,
     pub auth: Auth,
     pub notifications: Notifications,
+    pub logging: Logging,
+}
+
+/// Where the agent's log goes and how much of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logging {
+    /// A `tracing` filter such as "info" or "dbagent=debug"; `RUST_LOG` wins when set.
+    pub level: String,
+    /// Append to this file instead of writing to standard error.
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,7 +41,10 @@ pub struct Auth {
     pub key: Option<String>,
     /// Bearer tokens, as configured; the server keeps only their digests.
     pub api_tokens: Vec<String>,
+    /// Idle time after which a session ends (sliding).
     pub session_timeout: Duration,
+    /// Time after login at which a session ends however much it is used.
+    pub session_lifetime: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +62,15 @@ pub struct Server {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The `Access-Control-Allow-Origin` value sent on every response; none when empty.
     pub cors_allow_origin: Option<String>,
+    /// The host name the agent reports (`/discover`, the dashboard); the
+    /// machine's own when unset, as temBoard's `[temboard] hostname`.
+    pub hostname: Option<String>,
+    /// How long a client may take to send one whole request, headers and body.
+    pub request_timeout: Duration,
+    /// Connections served at once; past it new ones are closed at once.
+    pub max_connections: usize,
+    /// Connections served at once from one client address (IPv6: one /64).
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +146,15 @@ struct RawConfig {
     auth: RawAuth,
     #[serde(default)]
     notifications: RawNotifications,
+    #[serde(default)]
+    logging: RawLogging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogging {
+    level: Option<String>,
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +164,7 @@ struct RawAuth {
     key: Option<String>,
     api_tokens: Option<Vec<String>>,
     session_timeout_secs: Option<u64>,
+    session_lifetime_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +182,10 @@ struct RawServer {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     cors_allow_origin: Option<String>,
+    hostname: Option<String>,
+    request_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,6 +267,40 @@ impl Config {
             None => Some("*".to_string()),
         };
 
+        let hostname = match raw.server.hostname.filter(|h| !h.is_empty()) {
+            Some(h) if !is_host_name(&h) => bail!(
+                "{}: [server] hostname = {h:?} is not a host name (letters, digits, '-' and '.', at most 253 characters)",
+                file.display()
+            ),
+            h => h,
+        };
+        let request_timeout = match raw.server.request_timeout_secs.unwrap_or(30) {
+            secs @ 1..=3600 => Duration::from_secs(secs),
+            _ => bail!(
+                "{}: [server] request_timeout_secs must be between 1 and 3600",
+                file.display()
+            ),
+        };
+        let max_connections = raw.server.max_connections.unwrap_or(1024);
+        let max_connections_per_address = raw.server.max_connections_per_address.unwrap_or(256);
+        if max_connections == 0 || max_connections_per_address == 0 {
+            bail!(
+                "{}: [server] max_connections and max_connections_per_address must be at least 1",
+                file.display()
+            );
+        }
+        let logging = Logging {
+            level: raw.logging.level.unwrap_or_else(|| "info".into()),
+            file: raw.logging.file.map(&resolve),
+        };
+        if tracing_subscriber::EnvFilter::try_new(&logging.level).is_err() {
+            bail!(
+                "{}: [logging] level = {:?} is not a level (error, warn, info, debug, trace) or a filter",
+                file.display(),
+                logging.level
+            );
+        }
+
         let key = raw.auth.key.filter(|k| !k.is_empty());
         if key.as_ref().is_some_and(|k| k.len() < 8) {
             bail!(
@@ -246,11 +316,20 @@ impl Config {
             );
         }
         let auth = Auth {
-            users_file: resolve(raw.auth.users_file.unwrap_or_else(|| "users".into())),
+            // Beside the state store by default: secrets stay out of the
+            // directory the configuration (often a repository) lives in.
+            users_file: raw
+                .auth
+                .users_file
+                .map(&resolve)
+                .unwrap_or_else(|| data_dir.join("users")),
             key,
             api_tokens,
             session_timeout: Duration::from_secs(
                 raw.auth.session_timeout_secs.unwrap_or(3600).max(1),
+            ),
+            session_lifetime: Duration::from_secs(
+                raw.auth.session_lifetime_secs.unwrap_or(12 * 3600).max(1),
             ),
         };
         let notifications = Notifications {
@@ -349,6 +428,10 @@ impl Config {
                 max_body_bytes,
                 tls,
                 cors_allow_origin,
+                hostname,
+                request_timeout,
+                max_connections,
+                max_connections_per_address,
             },
             postgresql,
             system: System {
@@ -359,8 +442,22 @@ impl Config {
             plugin: raw.plugin,
             auth,
             notifications,
+            logging,
         })
     }
+}
+
+/// An RFC 1123 host name: dot-separated labels of letters, digits and '-'.
+fn is_host_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 pub fn positive_secs(secs: f64, key: &str, file: &Path) -> Result<Duration> {

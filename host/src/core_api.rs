@@ -75,6 +75,7 @@ pub fn ping() -> HttpResponse {
 
 pub fn status(app: &App) -> HttpResponse {
     let info = &app.info;
+    let host = app.runtime.capabilities().system.host();
     let reload = info
         .reload_datetime
         .read()
@@ -89,6 +90,17 @@ pub fn status(app: &App) -> HttpResponse {
             "reload_datetime": reload,
             "pid": info.pid,
             "configfile": app.config.file.display().to_string(),
+            // Beyond temBoard's fields: what /discover carried before it
+            // took temBoard 7's exact shape.
+            "hostname": host.hostname,
+            "os": host.os,
+            "pg_host": app.config.postgresql.host,
+            "pg_port": app.config.postgresql.port,
+            "plugins": app
+                .plugins
+                .iter()
+                .map(|p| json!({"name": &*p.name, "version": p.manifest.version}))
+                .collect::<Vec<_>>(),
         }),
     )
 }
@@ -111,38 +123,70 @@ pub fn plugins(app: &App) -> HttpResponse {
     json_response(StatusCode::OK, &Value::Array(list))
 }
 
-/// What a UI needs to register the agent. PostgreSQL fields are null while
-/// the server is unreachable, so discovery still answers.
-pub async fn discover(app: &App) -> HttpResponse {
+/// `GET /discover`, in temBoard agent 7's shape: what its UI and its
+/// registration tool read. PostgreSQL fields are null while the server is
+/// unreachable, so discovery still answers. As in temBoard, the request
+/// needs no credential, but a key sent in `X-TemBoard-Agent-Key` must be
+/// the right one (the registration tool checks its configuration that way).
+pub async fn discover(app: &App, headers: &hyper::HeaderMap) -> HttpResponse {
+    if let Some(sent) = headers.get(crate::access::KEY_HEADER) {
+        let live = app.live();
+        let matches =
+            live.config.auth.key.as_ref().is_some_and(|key| {
+                crate::access::constant_time_eq(sent.as_bytes(), key.as_bytes())
+            });
+        if !matches {
+            return crate::server::error(StatusCode::UNAUTHORIZED, "Invalid key");
+        }
+    }
     let host = app.runtime.capabilities().system.host();
-    let pg = &app.config.postgresql;
     let mut body = json!({
         "hostname": host.hostname,
-        "os": host.os,
         "cpu": host.cpu_count,
         "memory_size": host.memory_total_bytes,
-        "agent_version": env!("CARGO_PKG_VERSION"),
-        "pg_host": pg.host,
-        "pg_port": pg.port,
+        "pg_port": app.config.postgresql.port,
         "pg_version": Value::Null,
-        "pg_version_num": Value::Null,
+        "pg_version_summary": Value::Null,
         "pg_data": Value::Null,
-        "plugins": app.plugins.iter().map(|p| json!({"name": &*p.name, "version": p.manifest.version})).collect::<Vec<_>>(),
+        "pg_block_size": Value::Null,
+        "plugins": app.plugins.iter().map(|p| &*p.name).collect::<Vec<_>>(),
     });
     if let Ok(client) = app.runtime.capabilities().postgres.get(None).await {
-        let query = "SELECT current_setting('server_version') AS version, \
-                     current_setting('server_version_num')::int AS num, \
+        let query = "SELECT version() AS version, \
                      current_setting('data_directory', true) AS data, \
+                     current_setting('block_size')::int AS block_size, \
                      current_setting('port')::int AS port";
         match client.query_one(query, &[]).await {
             Ok(row) => {
-                body["pg_version"] = json!(row.get::<_, String>("version"));
-                body["pg_version_num"] = json!(row.get::<_, i32>("num"));
+                let version: String = row.get("version");
+                body["pg_version_summary"] = json!(version_summary(&version));
+                body["pg_version"] = json!(version);
                 body["pg_data"] = json!(row.get::<_, Option<String>>("data"));
+                body["pg_block_size"] = json!(row.get::<_, i32>("block_size"));
                 body["pg_port"] = json!(row.get::<_, i32>("port"));
             }
             Err(e) => tracing::warn!("discover: {e}"),
         }
     }
     json_response(StatusCode::OK, &body)
+}
+
+/// "PostgreSQL 15.4" out of `version()`'s "PostgreSQL 15.4 (Debian …) on
+/// x86_64-pc-linux-gnu, …": its first two words, as temBoard takes them.
+fn version_summary(version: &str) -> String {
+    version.split(' ').take(2).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_summary_is_the_first_two_words() {
+        assert_eq!(
+            super::version_summary(
+                "PostgreSQL 15.4 (Debian 15.4-1) on x86_64-pc-linux-gnu, compiled by gcc"
+            ),
+            "PostgreSQL 15.4"
+        );
+        assert_eq!(super::version_summary("PostgreSQL"), "PostgreSQL");
+    }
 }

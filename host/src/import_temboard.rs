@@ -68,9 +68,78 @@ fn plugin_list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// The configuration temBoard's agent reads from `path`: the file, then
+/// each `*.conf` of `<path>.d/` in name order, later values winning.
+fn read_with_drop_ins(path: &Path) -> Result<Ini> {
+    let read = |file: &Path| -> Result<Ini> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        parse_ini(&text)
+            .with_context(|| format!("{} is not a temBoard agent configuration", file.display()))
+    };
+    let mut ini = read(path)?;
+    let mut dir = path.as_os_str().to_owned();
+    dir.push(".d");
+    let dir = std::path::PathBuf::from(dir);
+    if dir.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+            .collect();
+        files.sort();
+        for file in files {
+            for (section, values) in read(&file)? {
+                ini.entry(section).or_default().extend(values);
+            }
+        }
+    }
+    Ok(ini)
+}
+
+/// (pg_ctl, data directory) out of temBoard's `[administration] pg_ctl`
+/// command template, e.g. `/usr/lib/postgresql/15/bin/pg_ctl %s -D /var/lib/postgresql/15/main`;
+/// `None` for a template that is not a plain pg_ctl call (sudo, a script).
+fn pg_ctl_template(template: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = template.split_whitespace().collect();
+    let program = *words.first()?;
+    if !program.ends_with("/pg_ctl") && program != "pg_ctl" {
+        return None;
+    }
+    let mut data = None;
+    let mut rest = words[1..].iter();
+    while let Some(word) = rest.next() {
+        match *word {
+            "%s" => {}
+            "-D" | "--pgdata" => data = Some(rest.next()?.to_string()),
+            w if w.starts_with("--pgdata=") => data = Some(w["--pgdata=".len()..].to_string()),
+            w if w.starts_with("-D") && w.len() > 2 => data = Some(w[2..].to_string()),
+            _ => return None,
+        }
+    }
+    Some((program.to_string(), data?))
+}
+
+/// dbagent's level for temBoard's (Python logging's) level name.
+fn log_level(level: &str) -> Option<&'static str> {
+    Some(match level.to_ascii_uppercase().as_str() {
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARNING" | "WARN" => "warn",
+        "ERROR" | "CRITICAL" => "error",
+        _ => return None,
+    })
+}
+
+/// The text of one temBoard configuration, without drop-ins.
+#[cfg(test)]
 pub fn convert(text: &str, origin: &Path) -> Result<String> {
     let ini = parse_ini(text)
         .with_context(|| format!("{} is not a temBoard agent configuration", origin.display()))?;
+    convert_ini(&ini, origin)
+}
+
+fn convert_ini(ini: &Ini, origin: &Path) -> Result<String> {
     let empty = BTreeMap::new();
     let section = |name: &str| ini.get(name).unwrap_or(&empty);
     let temboard = section("temboard");
@@ -100,6 +169,9 @@ pub fn convert(text: &str, origin: &Path) -> Result<String> {
     if let Some(home) = temboard.get("home") {
         let _ = writeln!(out, "data_dir = {}", quoted(home));
     }
+    if let Some(hostname) = temboard.get("hostname").filter(|h| !h.is_empty()) {
+        let _ = writeln!(out, "hostname = {}", quoted(hostname));
+    }
     if let (Some(cert), Some(key)) = (temboard.get("ssl_cert_file"), temboard.get("ssl_key_file")) {
         let _ = writeln!(out, "tls_cert = {}", quoted(cert));
         let _ = writeln!(out, "tls_key = {}", quoted(key));
@@ -125,6 +197,46 @@ pub fn convert(text: &str, origin: &Path) -> Result<String> {
             .parse()
             .with_context(|| format!("[postgresql] port = {port:?} is not a port"))?;
         let _ = writeln!(out, "port = {port}");
+    }
+    if let Some(template) = section("administration").get("pg_ctl") {
+        match pg_ctl_template(template) {
+            Some((program, data)) => {
+                let _ = writeln!(out, "pg_ctl = {}", quoted(&program));
+                let _ = writeln!(out, "data_directory = {}", quoted(&data));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "# [administration] pg_ctl = {template:?} is not a plain pg_ctl call:\n# set pg_ctl, data_directory and pg_ctl_user here (docs/CONFIG.md)."
+                );
+            }
+        }
+    }
+
+    let logging = section("logging");
+    if !logging.is_empty() {
+        let _ = writeln!(out, "\n[logging]");
+        if let Some(level) = logging.get("level").and_then(|l| log_level(l)) {
+            let _ = writeln!(out, "level = {}", quoted(level));
+        }
+        match logging
+            .get("method")
+            .map(|m| m.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("file") => {
+                if let Some(file) = logging.get("destination") {
+                    let _ = writeln!(out, "file = {}", quoted(file));
+                }
+            }
+            Some("syslog") => {
+                let _ = writeln!(
+                    out,
+                    "# temBoard logged to syslog; dbagent logs to standard error, which\n# journald (or the service manager) passes on to syslog."
+                );
+            }
+            _ => {}
+        }
     }
 
     if let Some(list) = temboard.get("plugins") {
@@ -161,9 +273,7 @@ pub fn convert(text: &str, origin: &Path) -> Result<String> {
 
 /// Reads `ini_path` and writes the TOML to `output`, or to stdout when `None`.
 pub fn run(ini_path: &Path, output: Option<&Path>) -> Result<()> {
-    let text = std::fs::read_to_string(ini_path)
-        .with_context(|| format!("cannot read {}", ini_path.display()))?;
-    let toml = convert(&text, ini_path)?;
+    let toml = convert_ini(&read_with_drop_ins(ini_path)?, ini_path)?;
     match output {
         Some(path) => {
             std::fs::write(path, toml)
@@ -225,6 +335,41 @@ dbname = postgres
         assert_eq!(config.plugin.get("activity").and_then(|p| p.enabled), None);
         let settings = config.plugin["dashboard"].settings.as_ref().unwrap();
         assert_eq!(settings["history_length"].as_integer(), Some(150));
+    }
+
+    #[test]
+    fn hostname_pg_ctl_logging_and_drop_ins() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("temboard-agent.conf");
+        std::fs::write(
+            &main,
+            "[temboard]\nhostname = db1.example.org\nport = 2345\n[logging]\nmethod = file\ndestination = /var/log/ta.log\nlevel = WARNING\n[administration]\npg_ctl = '/usr/lib/postgresql/15/bin/pg_ctl %s -D /var/lib/postgresql/15/main'\n",
+        )
+        .unwrap();
+        let drop_ins = dir.path().join("temboard-agent.conf.d");
+        std::fs::create_dir(&drop_ins).unwrap();
+        std::fs::write(drop_ins.join("10-port.conf"), "[temboard]\nport = 2399\n").unwrap();
+        std::fs::write(drop_ins.join("20-port.conf"), "[temboard]\nport = 2400\n").unwrap();
+        std::fs::write(drop_ins.join("ignored.txt"), "[temboard]\nport = 1\n").unwrap();
+        let toml = convert_ini(&read_with_drop_ins(&main).unwrap(), &main).unwrap();
+        let config =
+            crate::config::Config::parse(&toml, Path::new("/etc/dbagent/dbagent.toml")).unwrap();
+        assert_eq!(config.server.listen.port(), 2400, "{toml}");
+        assert_eq!(config.server.hostname.as_deref(), Some("db1.example.org"));
+        assert_eq!(config.logging.level, "warn");
+        assert_eq!(
+            config.logging.file.as_deref(),
+            Some(Path::new("/var/log/ta.log"))
+        );
+        assert_eq!(
+            config.postgresql.control.program.as_deref(),
+            Some(Path::new("/usr/lib/postgresql/15/bin/pg_ctl"))
+        );
+        assert_eq!(
+            config.postgresql.control.data_directory.as_deref(),
+            Some(Path::new("/var/lib/postgresql/15/main"))
+        );
+        assert_eq!(pg_ctl_template("sudo systemctl %s postgresql"), None);
     }
 
     #[test]

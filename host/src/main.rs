@@ -7,7 +7,9 @@ mod authn;
 mod capabilities;
 mod config;
 mod core_api;
+mod http;
 mod import_temboard;
+mod logging;
 mod manifest;
 mod reload;
 mod runtime;
@@ -78,18 +80,19 @@ enum UserAction {
 }
 
 fn users_command(action: UserAction) -> Result<()> {
-    use auth::users::{Users, validate_password, validate_username};
+    use auth::users::{Users, check_login_shape, validate_username};
     match action {
         UserAction::Add { name, config } => {
             let config = config::Config::load(&config)?;
             validate_username(&name)?;
             let password = auth::users::read_password_from_stdin()?;
-            validate_password(&password)?;
+            check_login_shape(&name, &password)?;
             Users::set_password(&config.auth.users_file, &name, &password)?;
             eprintln!(
                 "user '{name}' saved in {}",
                 config.auth.users_file.display()
             );
+            end_sessions_of(&config, &name);
             Ok(())
         }
         UserAction::Del { name, config } => {
@@ -99,6 +102,7 @@ fn users_command(action: UserAction) -> Result<()> {
                     "user '{name}' removed from {}",
                     config.auth.users_file.display()
                 );
+                end_sessions_of(&config, &name);
                 Ok(())
             } else {
                 anyhow::bail!("no user '{name}' in {}", config.auth.users_file.display())
@@ -107,15 +111,58 @@ fn users_command(action: UserAction) -> Result<()> {
     }
 }
 
+/// Raises the soft limit on open files towards the hard one, so that the
+/// connection limits, not the descriptor table, decide who is served; warns
+/// when the hard limit is below what `max_connections` needs.
+fn raise_open_files_limit(max_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    // Connections, plus PostgreSQL connections, the state store, plugins' files.
+    let wanted = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(256);
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < wanted => {
+            let raised = wanted.min(hard);
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, raised, hard) {
+                tracing::warn!("cannot raise the open files limit from {soft}: {e}");
+            } else if raised < wanted {
+                tracing::warn!(
+                    limit = raised,
+                    max_connections,
+                    "the open files limit is below what [server] max_connections needs; new connections are turned away when it is reached"
+                );
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open files limit: {e}"),
+    }
+}
+
+/// Ends the sessions of a user whose password changed or who was removed,
+/// in the state store of a running (or stopped) agent. A running agent also
+/// does it at its next reload; this makes it immediate.
+fn end_sessions_of(config: &config::Config, name: &str) {
+    if !config.server.data_dir.join(store::FILE_NAME).exists() {
+        return;
+    }
+    match store::Store::open(&config.server.data_dir).and_then(|s| s.delete_sessions_of(name)) {
+        Ok(0) => {}
+        Ok(n) => eprintln!("ended {n} session(s) of '{name}'"),
+        Err(e) => eprintln!(
+            "warning: cannot end the sessions of '{name}' now ({e:#}); they end at the agent's next reload"
+        ),
+    }
+}
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Large blocks (a password check's 19 MiB) always get their own
+    // mapping, so freeing them gives the memory back to the system;
+    // glibc's default would raise this threshold after the first free and
+    // keep such blocks in per-thread arenas for good.
+    // SAFETY: mallopt only sets allocator parameters, before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     let cli = Cli::parse();
     let outcome = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -132,18 +179,26 @@ fn main() {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { config } => {
-            let app = start(&config).await?;
-            reload::on_sighup(Arc::clone(&app), config);
+        Command::Serve { config: path } => {
+            let config = config::Config::load(&path)?;
+            logging::init(&config.logging)?;
+            raise_open_files_limit(config.server.max_connections);
+            let app = start(config).await?;
+            reload::on_sighup(Arc::clone(&app), path);
             scheduler::spawn(Arc::clone(&app));
             server::serve(app).await
         }
-        Command::User { action } => users_command(action),
+        Command::User { action } => {
+            logging::init_default();
+            users_command(action)
+        }
         Command::ImportTemboard { config, output } => {
+            logging::init_default();
             import_temboard::run(&config, output.as_deref())
         }
         Command::Check { config } => {
-            let app = start(&config).await?;
+            logging::init_default();
+            let app = start(config::Config::load(&config)?).await?;
             println!(
                 "configuration {} is valid; {} plugins loaded",
                 config.display(),
@@ -155,8 +210,7 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Loads the configuration and every plugin; any problem is a start-up error.
-async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
-    let config = config::Config::load(config_path)?;
+async fn start(config: config::Config) -> Result<Arc<server::App>> {
     std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create data directory {}: {e}",
@@ -164,7 +218,7 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
         )
     })?;
     let store = store::Store::open(&config.server.data_dir)?;
-    let sampler = capabilities::proc_sampler::Sampler::new();
+    let sampler = capabilities::proc_sampler::Sampler::new(config.server.hostname.clone());
     sampler.spawn(config.system.sample_interval);
     let capabilities = Arc::new(capabilities::Capabilities {
         postgres: capabilities::pg_pool::PgPool::new(
@@ -198,11 +252,21 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
     }
     let users = auth::users::Users::load(&config.auth.users_file)?;
     tracing::info!(users = users.len(), users_file = %config.auth.users_file.display(), "users loaded");
-    spawn_session_purge(store.clone(), config.auth.session_timeout);
+    spawn_session_purge(
+        store.clone(),
+        store::SessionLimits {
+            idle: config.auth.session_timeout,
+            lifetime: config.auth.session_lifetime,
+        },
+    );
     if users.is_empty() && config.auth.api_tokens.is_empty() {
+        let binary = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "dbagent".into());
         tracing::warn!(
             users_file = %config.auth.users_file.display(),
-            "no users and no API tokens: nobody can log in; add one with `dbagent user add NAME --config FILE`"
+            "no users and no API tokens: nobody can log in; add one with `{binary} user add NAME --config {}`",
+            config.file.display()
         );
     }
     Ok(Arc::new(server::App::new(
@@ -212,14 +276,14 @@ async fn start(config_path: &std::path::Path) -> Result<Arc<server::App>> {
 
 /// Deletes sessions nobody logged out of once they expire, so the store
 /// does not grow with abandoned sessions.
-fn spawn_session_purge(store: store::Store, idle: std::time::Duration) {
+fn spawn_session_purge(store: store::Store, limits: store::SessionLimits) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;
             let store = store.clone();
             let purged = tokio::task::spawn_blocking(move || {
-                store.purge_expired_sessions(std::time::SystemTime::now(), idle)
+                store.purge_expired_sessions(std::time::SystemTime::now(), limits)
             })
             .await;
             match purged {

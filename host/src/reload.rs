@@ -25,11 +25,11 @@ pub fn on_sighup(app: Arc<App>, config_path: PathBuf) {
 }
 
 pub async fn reload(app: &App, config_path: &std::path::Path) {
-    let config = match Config::load(config_path).and_then(|c| {
-        crate::auth::users::Users::load(&c.auth.users_file)?;
-        Ok(c)
+    let (config, users) = match Config::load(config_path).and_then(|c| {
+        let users = crate::auth::users::Users::load(&c.auth.users_file)?;
+        Ok((c, users))
     }) {
-        Ok(config) => config,
+        Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!(
                 "configuration reload rejected, the previous configuration stays in force: {e:#}"
@@ -38,6 +38,18 @@ pub async fn reload(app: &App, config_path: &std::path::Path) {
         }
     };
     warn_about_restart_only_changes(&app.config, &config);
+    // A removed user, or one whose password changed, keeps no session.
+    let store = app.store.clone();
+    let credentials = users.fingerprints();
+    match tokio::task::spawn_blocking(move || store.revoke_stale_sessions(&credentials)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(
+            sessions = n,
+            "ended the sessions of removed users and changed passwords"
+        ),
+        Ok(Err(e)) => tracing::error!("cannot end stale sessions: {e:#}"),
+        Err(e) => tracing::error!("cannot end stale sessions: {e}"),
+    }
     for plugin in &app.plugins {
         let missing = missing_grants(&config, &plugin.manifest, plugin.bundled);
         if missing.is_empty() {

@@ -23,6 +23,13 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub fn spawn(app: Arc<App>) {
     tokio::spawn(async move {
         let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.interrupted_job_ids()).await {
+            Ok(Ok(ids)) if !ids.is_empty() => settle_orphans(&app, &ids).await,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("cannot list interrupted jobs: {e:#}"),
+            Err(e) => tracing::error!("cannot list interrupted jobs: {e}"),
+        }
+        let store = app.store.clone();
         match tokio::task::spawn_blocking(move || store.requeue_interrupted_jobs(now_ms())).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::warn!(jobs = n, "jobs interrupted by the last stop run again"),
@@ -59,6 +66,69 @@ pub fn spawn(app: Arc<App>) {
             }
         }
     });
+}
+
+/// How long an orphaned statement may take to end after its cancel, then after its termination.
+const ORPHAN_GRACE: Duration = Duration::from_secs(10);
+
+/// Ends the statements that jobs of a dead agent left running on the
+/// server (PostgreSQL runs a VACUUM to its end even once its client is
+/// gone), so that running those jobs again never runs them twice at once.
+/// Each is cancelled, then terminated if it outlives [`ORPHAN_GRACE`].
+async fn settle_orphans(app: &Arc<App>, job_ids: &[String]) {
+    let names: Vec<String> = job_ids
+        .iter()
+        .map(|id| crate::capabilities::pg_pool::job_application_name(id))
+        .collect();
+    let postgres = &app.runtime.capabilities().postgres;
+    let client = match postgres.get(None).await {
+        Ok(client) => client,
+        Err(e) => {
+            // A server that is down runs none of their statements either.
+            tracing::warn!(
+                "cannot look for statements of interrupted jobs: {}",
+                e.message
+            );
+            return;
+        }
+    };
+    const FIND: &str =
+        "SELECT pid, application_name FROM pg_stat_activity WHERE application_name = ANY($1)";
+    for signal in ["pg_cancel_backend", "pg_terminate_backend"] {
+        let orphans = match client.query(FIND, &[&names]).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!("cannot look for statements of interrupted jobs: {e}");
+                return;
+            }
+        };
+        if orphans.is_empty() {
+            return;
+        }
+        for row in &orphans {
+            let (pid, name): (i32, String) = (row.get(0), row.get(1));
+            tracing::warn!(pid, application_name = %name, "a job interrupted by the last stop still runs on the server: {signal}");
+            let sql = format!("SELECT {signal}($1)");
+            if let Err(e) = client.query_one(sql.as_str(), &[&pid]).await {
+                tracing::warn!(pid, "{signal} failed: {e}");
+            }
+        }
+        let gone_by = std::time::Instant::now() + ORPHAN_GRACE;
+        while std::time::Instant::now() < gone_by {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match client.query(FIND, &[&names]).await {
+                Ok(rows) if rows.is_empty() => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("cannot look for statements of interrupted jobs: {e}");
+                    return;
+                }
+            }
+        }
+    }
+    tracing::error!(
+        "statements of interrupted jobs are still running on the server; their jobs run again beside them"
+    );
 }
 
 async fn prune(app: &Arc<App>) {

@@ -4,6 +4,8 @@
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenSet;
 use crate::config::Config;
+use crate::http::canned_errors::JsonCannedErrors;
+use crate::http::connections::ConnectionLimits;
 use crate::runtime::bindings::dbagent::api::http_types;
 use crate::runtime::routes;
 use crate::runtime::routes::RouteTable;
@@ -31,11 +33,11 @@ use tokio::net::TcpListener;
 
 pub const SERVER_HEADER: &str = concat!("dbagent/", env!("CARGO_PKG_VERSION"));
 
-/// A client that has not sent its headers by then is cut off (slow-loris).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Bound on the request line plus headers (hyper answers 431 past it).
 const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Bound on the request target (path and query): 414 past it.
+const MAX_URI_BYTES: usize = 16 * 1024;
 
 /// Response headers a plugin may not set: the host frames the response.
 const FRAMING_HEADERS: &[&str] = &[
@@ -59,6 +61,9 @@ pub struct App {
     pub routes: RouteTable,
     pub store: Store,
     pub throttle: LoginThrottle,
+    /// Password checks running at once: about one per core, since each
+    /// holds ~19 MiB (Argon2id) and a full CPU while it runs.
+    pub login_checks: tokio::sync::Semaphore,
 }
 
 /// The settings a SIGHUP reload replaces: users file, key, tokens, session
@@ -96,14 +101,29 @@ pub async fn serve(app: Arc<App>) -> Result<()> {
             None
         }
     };
+    let limits = ConnectionLimits::new(
+        app.config.server.max_connections,
+        app.config.server.max_connections_per_address,
+    );
     tracing::info!(%listen, plugins = app.plugins.len(), routes = app.routes.len(), "dbagent is serving");
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                // Out of file descriptors and the like: pause rather than spin.
+                // Out of file descriptors and the like: pause rather than
+                // spin; connections already accepted keep being served.
                 tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let admitted = match limits.admit(peer.ip()) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                tracing::debug!(%peer, ?refused, "too many connections; closing a new one");
+                if tls.is_none() {
+                    tokio::spawn(turn_away(stream));
+                }
                 continue;
             }
         };
@@ -111,11 +131,13 @@ pub async fn serve(app: Arc<App>) -> Result<()> {
         let app = Arc::clone(&app);
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _admitted = admitted;
+            let handshake_timeout = app.config.server.request_timeout;
             match tls {
                 None => serve_connection(app, stream, peer).await,
                 Some(acceptor) => {
-                    // The handshake gets the same bound as reading headers.
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    // The handshake gets the same bound as reading a request.
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => serve_connection(app, stream, peer).await,
                         Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -126,19 +148,46 @@ pub async fn serve(app: Arc<App>) -> Result<()> {
     }
 }
 
+/// Answers a connection over the limits with a short 503, never waiting on
+/// the client for long. What the client sent is read and dropped before
+/// closing, so that its TCP stack delivers the answer instead of a reset.
+async fn turn_away(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = r#"{"error": "Too many connections; try again later."}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\nserver: {SERVER_HEADER}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 64 * 1024 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
 async fn serve_connection<S>(app: Arc<App>, stream: S, peer: SocketAddr)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let request_timeout = app.config.server.request_timeout;
     let service = service_fn(move |request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Infallible>(app.handle(request, peer).await) }
     });
     if let Err(e) = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .serve_connection(TokioIo::new(stream), service)
+        .header_read_timeout(request_timeout)
+        .max_header_size(MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(JsonCannedErrors::new(stream)), service)
         .await
     {
         tracing::debug!(%peer, "connection ended: {e}");
@@ -168,6 +217,9 @@ impl App {
             routes,
             store,
             throttle: LoginThrottle::default(),
+            login_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            ),
         }
     }
 
@@ -203,14 +255,27 @@ impl App {
     }
 
     async fn route(&self, request: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+        let target_len = request
+            .uri()
+            .path_and_query()
+            .map_or(0, |target| target.as_str().len());
+        if target_len > MAX_URI_BYTES {
+            return error(StatusCode::URI_TOO_LONG, "URI too long.");
+        }
         let path = request.uri().path().to_string();
-        let method = request.method().clone();
+        // HEAD is GET without the body, which hyper leaves out.
+        let method = match request.method() {
+            &Method::HEAD => Method::GET,
+            other => other.clone(),
+        };
         let class = access::classify(&method, &path);
         match (&method, path.as_str()) {
             (&Method::GET, "/status") => return core_api::status(self),
-            (&Method::GET, "/discover") => return core_api::discover(self).await,
+            (&Method::GET, "/discover") => {
+                return core_api::discover(self, request.headers()).await;
+            }
             (&Method::POST, "/login") => {
-                return match self.read_body(request.into_body()).await {
+                return match self.read_body(request).await {
                     Ok(body) => authn::login(self, &body, peer).await,
                     Err(refusal) => refusal.into_response(),
                 };
@@ -261,7 +326,7 @@ impl App {
                 })
             })
             .collect();
-        let body = match self.read_body(request.into_body()).await {
+        let body = match self.read_body(request).await {
             Ok(body) => body,
             Err(refusal) => return refusal.into_response(),
         };
@@ -306,24 +371,35 @@ impl App {
 }
 
 impl App {
-    /// The request body, bounded by `[server] max_body_bytes` (413 past it).
-    async fn read_body(&self, body: Incoming) -> Result<Vec<u8>, Refusal> {
-        match Limited::new(body, self.config.server.max_body_bytes)
-            .collect()
-            .await
-        {
-            Ok(collected) => Ok(collected.to_bytes().to_vec()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Refusal::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body too large.",
-            )),
-            Err(e) => {
+    /// The request body, bounded by `[server] max_body_bytes` (413 past it,
+    /// at once when `Content-Length` says so, before any `100 Continue`)
+    /// and in time by `[server] request_timeout_secs` (408 past it).
+    async fn read_body(&self, request: Request<Incoming>) -> Result<Vec<u8>, Refusal> {
+        let limit = self.config.server.max_body_bytes;
+        let too_large = || Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.");
+        let declared = request
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let reading = Limited::new(request.into_body(), limit).collect();
+        match tokio::time::timeout(self.config.server.request_timeout, reading).await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Ok(Err(e)) => {
                 tracing::debug!("cannot read request body: {e}");
                 Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     "Cannot read the request body.",
                 ))
             }
+            Err(_) => Err(Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body not received in time.",
+            )),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct AgentOptions {
     pub server: String,
     /// Lines added to the `[auth]` table (which always holds [`TOKEN`]).
     pub auth: String,
+    /// The agent's limit on open files (soft and hard), when set.
+    pub open_files: Option<u64>,
 }
 
 impl AgentOptions {
@@ -58,6 +60,12 @@ impl AgentOptions {
     pub fn auth(mut self, lines: &str) -> Self {
         self.auth.push_str(lines);
         self.auth.push('\n');
+        self
+    }
+
+    /// Runs the agent with at most `n` open files.
+    pub fn open_files(mut self, n: u64) -> Self {
+        self.open_files = Some(n);
         self
     }
 
@@ -96,6 +104,7 @@ pub struct Agent {
     addr: String,
     child: Option<Child>,
     http: reqwest::blocking::Client,
+    open_files: Option<u64>,
 }
 
 impl Agent {
@@ -129,6 +138,7 @@ impl Agent {
             dir,
             addr: String::new(),
             child: None,
+            open_files: opts.open_files,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -233,7 +243,8 @@ api_tokens = ["{TOKEN}"]
 
     fn spawn_and_wait(&mut self) -> Result<(), StartFailure> {
         let log = File::create(&self.log_path).expect("cannot create the agent log");
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("serve")
             .arg("--config")
             .arg(&self.config_path)
@@ -241,7 +252,25 @@ api_tokens = ["{TOKEN}"]
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("cannot clone the log file"))
-            .stderr(log)
+            .stderr(log);
+        if let Some(limit) = self.open_files {
+            use std::os::unix::process::CommandExt;
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the child.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary().display()));
         self.child = Some(child);
@@ -293,6 +322,23 @@ api_tokens = ["{TOKEN}"]
     /// The agent process's id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// The agent's resident memory now, in bytes (`VmRSS`).
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("cannot read the agent's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .expect("no VmRSS in /proc status")
+    }
+
+    /// `host:port` the agent listens on.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     /// Sends `signal` (e.g. `libc::SIGHUP`) to the agent.

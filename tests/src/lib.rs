@@ -68,3 +68,52 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Adds (or changes the password of) a user with the real `dbagent user add`,
+/// the password on standard input.
+pub fn user_add(config: &Path, name: &str, password: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(binary())
+        .args(["user", "add", name, "--config"])
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run dbagent user add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write password");
+    let out = child.wait_with_output().expect("wait for dbagent user add");
+    assert!(
+        out.status.success(),
+        "dbagent user add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sends `request` as it is over a new TCP connection to `addr` and returns
+/// what the server answered until it closed the connection or `timeout`
+/// passed (as text; empty when nothing came).
+pub fn raw_http(addr: &str, request: &[u8], timeout: Duration) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the agent");
+    stream
+        .set_read_timeout(Some(timeout))
+        .expect("set a read timeout");
+    stream.write_all(request).expect("send the request");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -71,6 +71,26 @@ pub fn validate_password(password: &str) -> Result<(), Malformed> {
     }
 }
 
+/// Shortest user name and password a login or `user add` accepts, as temBoard's agent (which
+/// answers "malformed" below them).
+const MIN_LOGIN_USERNAME_CHARS: usize = 3;
+const MIN_LOGIN_PASSWORD_CHARS: usize = 5;
+
+/// What a login and `user add` accept: [`validate_username`] and [`validate_password`], with
+/// temBoard's minimum lengths. Users files are not held to the minimums, so that an existing
+/// file keeps loading.
+pub fn check_login_shape(name: &str, password: &str) -> Result<(), Malformed> {
+    validate_username(name)?;
+    if name.chars().count() < MIN_LOGIN_USERNAME_CHARS {
+        return Err(Malformed::Username);
+    }
+    validate_password(password)?;
+    if password.chars().count() < MIN_LOGIN_PASSWORD_CHARS {
+        return Err(Malformed::Password);
+    }
+    Ok(())
+}
+
 /// An Argon2id PHC string for `password`, with a fresh random salt and the crate's default
 /// parameters (m=19456 KiB, t=2, p=1).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -96,6 +116,17 @@ enum StoredHash {
 }
 
 impl StoredHash {
+    /// A digest of the stored hash: tells whether a password changed without
+    /// keeping the hash itself anywhere else.
+    fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = match self {
+            StoredHash::Argon2id(phc) => Sha256::digest(phc.as_bytes()),
+            StoredHash::Temboard(bytes) => Sha256::digest(bytes),
+        };
+        hex::encode(&digest[..16])
+    }
+
     fn parse(text: &str) -> Option<StoredHash> {
         if text.starts_with("$argon2id$") {
             PasswordHash::new(text).ok()?;
@@ -183,6 +214,21 @@ impl Users {
     #[cfg(test)]
     pub fn contains(&self, name: &str) -> bool {
         self.users.contains_key(name)
+    }
+
+    /// A fingerprint of `name`'s password hash (see [`Store::create_session`]).
+    ///
+    /// [`Store::create_session`]: crate::store::Store::create_session
+    pub fn fingerprint(&self, name: &str) -> Option<String> {
+        self.users.get(name).map(StoredHash::fingerprint)
+    }
+
+    /// Every user's fingerprint, to revoke sessions whose credential is gone.
+    pub fn fingerprints(&self) -> HashMap<String, String> {
+        self.users
+            .iter()
+            .map(|(name, hash)| (name.clone(), hash.fingerprint()))
+            .collect()
     }
 
     /// Checks a login. Every call costs one Argon2id verification, whether the user exists, has

@@ -16,6 +16,12 @@ use std::time::Duration;
 /// leaves them out of its listings).
 pub const APPLICATION_NAME: &str = "dbagent";
 
+/// The application_name of a job's connections: `dbagent-job-<job id>`, so
+/// that a statement left running by an agent that died can be found.
+pub fn job_application_name(job: &str) -> String {
+    format!("{APPLICATION_NAME}-job-{job}")
+}
+
 /// Database names are identifiers: PostgreSQL truncates them at 63 bytes.
 const MAX_DATABASE_NAME: usize = 63;
 
@@ -133,9 +139,12 @@ impl PgPool {
     pub async fn connect_for_job(
         &self,
         database: &str,
+        job: &str,
     ) -> Result<(tokio_postgres::Client, i32), PgError> {
         check_database_name(database)?;
-        let client = self.connect_with(database, Duration::ZERO).await?;
+        let client = self
+            .connect_with(database, Duration::ZERO, &job_application_name(job))
+            .await?;
         let pid = client
             .query_one("SELECT pg_backend_pid()", &[])
             .await
@@ -146,7 +155,11 @@ impl PgPool {
 
     async fn connect(&self, database: &str) -> Result<tokio_postgres::Client, PgError> {
         let client = self
-            .connect_with(database, self.inner.settings.statement_timeout)
+            .connect_with(
+                database,
+                self.inner.settings.statement_timeout,
+                APPLICATION_NAME,
+            )
             .await?;
         if let Ok(row) = client.query_one("SELECT pg_backend_pid()", &[]).await {
             let pid: i32 = row.get(0);
@@ -160,6 +173,7 @@ impl PgPool {
         &self,
         database: &str,
         statement_timeout: Duration,
+        application_name: &str,
     ) -> Result<tokio_postgres::Client, PgError> {
         let s = &self.inner.settings;
         let mut config = tokio_postgres::Config::new();
@@ -172,7 +186,7 @@ impl PgPool {
             .port(s.port)
             .user(&s.user)
             .dbname(database)
-            .application_name(APPLICATION_NAME)
+            .application_name(application_name)
             .connect_timeout(s.connect_timeout)
             .options(format!(
                 "-c statement_timeout={}",

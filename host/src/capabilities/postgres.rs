@@ -103,7 +103,11 @@ impl PluginState {
             .database_name(database)
             .to_string();
         if !self.job_connections.contains_key(&name) {
-            let (client, pid) = self.capabilities.postgres.connect_for_job(&name).await?;
+            let (client, pid) = self
+                .capabilities
+                .postgres
+                .connect_for_job(&name, job)
+                .await?;
             self.capabilities.running_jobs.add(job, pid);
             self.job_connections.insert(name.clone(), client);
         }

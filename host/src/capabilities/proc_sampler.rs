@@ -32,10 +32,12 @@ pub struct Sampler {
     cpu_times: Mutex<Option<super::os_probes::CpuTimes>>,
     clock_ticks_per_second: f64,
     page_size: u64,
+    /// The host name to report instead of the machine's (`[server] hostname`).
+    hostname: Option<String>,
 }
 
 impl Sampler {
-    pub fn new() -> Arc<Sampler> {
+    pub fn new(hostname: Option<String>) -> Arc<Sampler> {
         // SAFETY: sysconf only reads process-wide constants.
         let (ticks, page) = unsafe {
             (
@@ -55,6 +57,7 @@ impl Sampler {
             cpu_times: Mutex::new(None),
             clock_ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
             page_size: if page > 0 { page as u64 } else { 4096 },
+            hostname,
         };
         sampler.sample_host();
         Arc::new(sampler)
@@ -101,10 +104,15 @@ impl Sampler {
     }
 
     pub fn host(&self) -> HostInfo {
-        self.host
+        let mut info = self
+            .host
             .read()
             .map(|h| h.clone())
-            .unwrap_or_else(|_| empty_host_info())
+            .unwrap_or_else(|_| empty_host_info());
+        if let Some(name) = &self.hostname {
+            info.hostname.clone_from(name);
+        }
+        info
     }
 
     pub fn sample_once(&self) {
@@ -330,7 +338,7 @@ mod tests {
             .arg("5")
             .spawn()
             .expect("spawn sleep");
-        let sampler = Sampler::new();
+        let sampler = Sampler::new(None);
         sampler
             .postmaster_pid
             .store(std::process::id() as i32, Ordering::Relaxed);

@@ -190,8 +190,15 @@ impl Store {
         )?)
     }
 
-    /// Jobs left running by an agent that stopped (a crash, `kill -9`) run
-    /// again at once.
+    /// The jobs left running by an agent that stopped (a crash, `kill -9`).
+    pub fn interrupted_job_ids(&self) -> anyhow::Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM jobs WHERE status = 'doing'")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Jobs left running by an agent that stopped run again at once.
     pub fn requeue_interrupted_jobs(&self, now: i64) -> anyhow::Result<usize> {
         Ok(self.conn().execute(
             "UPDATE jobs SET status = 'todo', next_run = ?1 WHERE status = 'doing'",
