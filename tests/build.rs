@@ -10,8 +10,9 @@ fn main() {
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     // Outside OUT_DIR, so that the nested builds stay incremental across
-    // changes to this crate.
-    let target_dir = root.join("target").join("wasm-test-guests");
+    // changes to this crate; the same directory as the bundled plugins', so
+    // the SDK and its dependencies are built for wasm once.
+    let target_dir = root.join("target").join("wasm-guests");
     let guests_dir = out_dir.join("guests");
 
     let workspaces = [manifest_dir.join("plugins"), root.join("examples")];
