@@ -82,7 +82,12 @@ pub struct Postgresql {
     pub dbname: String,
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
+    /// Connections requests share, whatever the database.
     pub pool_size: usize,
+    /// Connections jobs share.
+    pub job_pool_size: usize,
+    /// A connection idle this long is closed.
+    pub pool_idle_timeout: Duration,
     pub control: PgCtl,
 }
 
@@ -199,6 +204,8 @@ struct RawPostgresql {
     connect_timeout_secs: Option<u64>,
     statement_timeout_secs: Option<u64>,
     pool_size: Option<usize>,
+    job_pool_size: Option<usize>,
+    pool_idle_timeout_secs: Option<u64>,
     data_directory: Option<PathBuf>,
     pg_ctl: Option<PathBuf>,
     pg_ctl_user: Option<String>,
@@ -368,7 +375,21 @@ impl Config {
                 .unwrap_or_else(|| "postgres".into()),
             connect_timeout: Duration::from_secs(pg.connect_timeout_secs.unwrap_or(5)),
             statement_timeout: Duration::from_secs(pg.statement_timeout_secs.unwrap_or(30)),
-            pool_size: pg.pool_size.unwrap_or(4),
+            pool_size: match pg.pool_size.unwrap_or(8) {
+                n @ 1..=1000 => n,
+                _ => bail!(
+                    "{}: [postgresql] pool_size must be between 1 and 1000",
+                    file.display()
+                ),
+            },
+            job_pool_size: match pg.job_pool_size.unwrap_or(4) {
+                n @ 1..=1000 => n,
+                _ => bail!(
+                    "{}: [postgresql] job_pool_size must be between 1 and 1000",
+                    file.display()
+                ),
+            },
+            pool_idle_timeout: Duration::from_secs(pg.pool_idle_timeout_secs.unwrap_or(300).max(1)),
             control: PgCtl {
                 data_directory: pg.data_directory.map(&resolve),
                 program: pg.pg_ctl.map(&resolve),

@@ -151,7 +151,15 @@ pub async fn discover(app: &App, headers: &hyper::HeaderMap) -> HttpResponse {
         "pg_block_size": Value::Null,
         "plugins": app.plugins.iter().map(|p| &*p.name).collect::<Vec<_>>(),
     });
-    if let Ok(client) = app.runtime.capabilities().postgres.get(None).await {
+    let deadline = std::time::Instant::now() + app.config.postgresql.connect_timeout;
+    if let Ok(connection) = app
+        .runtime
+        .capabilities()
+        .postgres
+        .get(None, deadline)
+        .await
+    {
+        let client = connection.client();
         let query = "SELECT version() AS version, \
                      current_setting('data_directory', true) AS data, \
                      current_setting('block_size')::int AS block_size, \

@@ -220,11 +220,11 @@ async fn start(config: config::Config) -> Result<Arc<server::App>> {
     let store = store::Store::open(&config.server.data_dir)?;
     let sampler = capabilities::proc_sampler::Sampler::new(config.server.hostname.clone());
     sampler.spawn(config.system.sample_interval);
+    let postgres =
+        capabilities::pg_pool::PgPool::new(config.postgresql.clone(), Arc::clone(&sampler));
+    postgres.spawn_sweeper();
     let capabilities = Arc::new(capabilities::Capabilities {
-        postgres: capabilities::pg_pool::PgPool::new(
-            config.postgresql.clone(),
-            Arc::clone(&sampler),
-        ),
+        postgres,
         system: sampler,
         notifications: capabilities::Notifier::new(store.clone(), config.notifications.keep),
         store: store.clone(),
@@ -246,7 +246,8 @@ async fn start(config: config::Config) -> Result<Arc<server::App>> {
     // Connect once now so the process sampler knows the instance's
     // processes before the first request; a database that is down is not a
     // start-up error, the agent keeps trying on each request.
-    match capabilities.postgres.get(None).await {
+    let deadline = std::time::Instant::now() + config.postgresql.connect_timeout;
+    match capabilities.postgres.get(None, deadline).await {
         Ok(_) => tracing::info!("connected to PostgreSQL"),
         Err(e) => tracing::warn!("PostgreSQL is not reachable yet: {}", e.message),
     }

@@ -81,8 +81,9 @@ async fn settle_orphans(app: &Arc<App>, job_ids: &[String]) {
         .map(|id| crate::capabilities::pg_pool::job_application_name(id))
         .collect();
     let postgres = &app.runtime.capabilities().postgres;
-    let client = match postgres.get(None).await {
-        Ok(client) => client,
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let connection = match postgres.get(None, deadline).await {
+        Ok(connection) => connection,
         Err(e) => {
             // A server that is down runs none of their statements either.
             tracing::warn!(
@@ -92,6 +93,7 @@ async fn settle_orphans(app: &Arc<App>, job_ids: &[String]) {
             return;
         }
     };
+    let client = connection.client();
     const FIND: &str =
         "SELECT pid, application_name FROM pg_stat_activity WHERE application_name = ANY($1)";
     for signal in ["pg_cancel_backend", "pg_terminate_backend"] {

@@ -106,8 +106,10 @@ impl RunningJobs {
     /// Cancels the statements running on `pids` with `pg_cancel_backend`.
     pub async fn cancel(&self, postgres: &pg_pool::PgPool, job: &str, pids: &[i32]) {
         for &pid in pids {
-            let cancelled = match postgres.get(None).await {
-                Ok(client) => client
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let cancelled = match postgres.get(None, deadline).await {
+                Ok(connection) => connection
+                    .client()
                     .query_one("SELECT pg_cancel_backend($1)", &[&pid])
                     .await
                     .map(|row| row.get::<_, bool>(0))

@@ -254,6 +254,7 @@ impl Runtime {
             run.job,
             Arc::clone(&self.capabilities),
             plugin.memory_bytes,
+            deadline,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);

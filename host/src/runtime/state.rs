@@ -1,5 +1,4 @@
 use crate::capabilities::Capabilities;
-use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
@@ -15,8 +14,11 @@ pub struct PluginState {
     pub user: Option<String>,
     /// The id of the job this instance runs, if it runs one.
     pub job: Option<String>,
-    /// A job's own connections, by database (see `capabilities::postgres`).
-    pub job_connections: HashMap<String, tokio_postgres::Client>,
+    /// The PostgreSQL connection the call holds now, with its database
+    /// (see `capabilities::postgres`).
+    pub connection: Option<(String, crate::capabilities::pg_pool::PooledConnection)>,
+    /// When the call must be over: waits for a connection end there.
+    pub deadline: std::time::Instant,
     pub capabilities: Arc<Capabilities>,
     pub limits: StoreLimits,
     /// What the guest wrote to stderr (a Rust panic message lands here).
@@ -38,6 +40,7 @@ impl PluginState {
         job: Option<String>,
         capabilities: Arc<Capabilities>,
         memory_bytes: usize,
+        deadline: std::time::Instant,
     ) -> PluginState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
@@ -46,7 +49,8 @@ impl PluginState {
             settings,
             user,
             job,
-            job_connections: HashMap::new(),
+            connection: None,
+            deadline,
             capabilities,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
