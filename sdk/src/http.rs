@@ -37,7 +37,10 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The first query parameter called `name`, percent-decoded (`+` is a space).
+    /// The first query parameter called `name`, percent-decoded (`+` is a
+    /// space); `None` when absent or malformed ([`crate::Router`] answers
+    /// 406 for a query string with a malformed escape before any handler
+    /// runs, see [`Request::check_query`]).
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -45,6 +48,14 @@ impl Request {
                 .then(|| percent_decode(value, true))
                 .flatten()
         })
+    }
+
+    /// 406 `Parameter 'NAME' is malformed.` naming the first query parameter
+    /// whose name or value holds a malformed percent-escape.
+    pub fn check_query(&self) -> Result<(), Error> {
+        query_pairs(&self.query)
+            .map(|_| ())
+            .map_err(|name| Error::malformed(&name))
     }
 
     /// The integer query parameter `name` within `range`, `default` when
@@ -124,30 +135,48 @@ impl Response {
     }
 }
 
-/// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`); `None`
-/// when an escape is broken or the result is not UTF-8.
+/// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`), the
+/// one decoder of paths and query strings. `None` when an escape is
+/// malformed (`%zz`, `%+1`, a lone `%`) or the result is not UTF-8: the
+/// `percent-encoding` crate leaves such escapes as they are, so they are
+/// refused here first rather than taken literally.
 pub(crate) fn percent_decode(input: &str, plus_is_space: bool) -> Option<String> {
     let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = input.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'%') {
+        let at = i + offset;
+        let hex = bytes.get(at + 1..at + 3)?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
         }
+        i = at + 3;
     }
-    String::from_utf8(out).ok()
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .ok()
+            .map(|decoded| decoded.into_owned())
+    };
+    if plus_is_space && input.contains('+') {
+        decode(&input.replace('+', " "))
+    } else {
+        decode(input)
+    }
+}
+
+/// The `(name, value)` pairs of a query string, decoded; `Err` with the
+/// (raw) name of the first pair that does not decode.
+pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = percent_decode(key, true).ok_or_else(|| key.to_string())?;
+            let value = percent_decode(value, true).ok_or_else(|| name.clone())?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -165,6 +194,41 @@ mod tests {
         assert_eq!(req.query_param("empty").as_deref(), Some(""));
         assert_eq!(req.query_param("bad"), None);
         assert_eq!(req.query_param("missing"), None);
+        assert_eq!(
+            req.check_query().unwrap_err().message,
+            "Parameter 'bad' is malformed."
+        );
+        let good = Request {
+            query: "limit=10&filter=a%20b+c&empty=&flag".into(),
+            ..Default::default()
+        };
+        assert_eq!(good.check_query(), Ok(()));
+        assert_eq!(good.query_param("flag").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn strict_percent_decoding() {
+        assert_eq!(percent_decode("a%20b", false).as_deref(), Some("a b"));
+        assert_eq!(percent_decode("a+b", false).as_deref(), Some("a+b"));
+        assert_eq!(percent_decode("a+b%2B", true).as_deref(), Some("a b+"));
+        assert_eq!(
+            percent_decode("%C3%A9t%C3%A9", false).as_deref(),
+            Some("été")
+        );
+        assert_eq!(percent_decode("%2f%2F", false).as_deref(), Some("//"));
+        assert_eq!(percent_decode("%00", false).as_deref(), Some("\0"));
+        for bad in [
+            "%zz", "%+1", "%-1", "%", "a%", "a%2", "%%", "% 1", "%C3", "%FF",
+        ] {
+            assert_eq!(percent_decode(bad, false), None, "{bad}");
+            assert_eq!(percent_decode(bad, true), None, "{bad}");
+        }
+        assert_eq!(
+            query_pairs("a=1&%zz=2"),
+            Err("%zz".to_string()),
+            "an undecodable name is named as sent"
+        );
+        assert_eq!(query_pairs("a=%+1"), Err("a".to_string()));
     }
 
     #[test]

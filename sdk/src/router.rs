@@ -37,7 +37,10 @@ struct Route {
 /// segments beat parameters: when two patterns match, the one with the
 /// earlier literal wins, so `/vacuum/scheduled` is never taken for `/:db`.
 /// An unmatched path is a 404 `URL not found.`; a path that matches with
-/// another method is a 405.
+/// another method is a 405. Path segments and the query string go through
+/// one strict decoder: a malformed escape (`%zz`, `%+1`, a lone `%`) in a
+/// segment is a 404, in the query string a 406 `Parameter 'NAME' is
+/// malformed.`, before any handler runs.
 #[derive(Default)]
 pub struct Router {
     routes: Vec<Route>,
@@ -94,6 +97,7 @@ impl Router {
         let Some(most_literal) = candidates.iter().map(|(_, _, l)| l).max().cloned() else {
             return Err(Error::not_found("URL not found."));
         };
+        request.check_query()?;
         candidates
             .into_iter()
             .find(|(route, _, l)| *l == most_literal && route.method == request.method)
@@ -172,5 +176,45 @@ mod tests {
         assert_eq!(get(&router, "/a/b").unwrap_err().status, 404);
         assert_eq!(get(&router, "/kill").unwrap_err().status, 405);
         assert_eq!(get(&router, "/%zz").unwrap_err().status, 404);
+        assert_eq!(get(&router, "/%+1").unwrap_err().status, 404);
+        assert_eq!(get(&router, "/a%").unwrap_err().status, 404);
+        assert_eq!(body(get(&router, "/a+b")), "\"a+b\"");
+    }
+
+    #[test]
+    fn malformed_query_strings_are_406() {
+        let router = Router::new().get("/", root);
+        let with = |query: &str| {
+            router.handle(&Request {
+                method: "GET".into(),
+                path: "/".into(),
+                query: query.into(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(body(with("limit=5&filter=a+b%20c")), "\"root\"");
+        for (query, named) in [
+            ("limit=%zz", "limit"),
+            ("limit=1&filter=%+1", "filter"),
+            ("x=%", "x"),
+            ("%zz=1", "%zz"),
+        ] {
+            let err = with(query).unwrap_err();
+            assert_eq!(
+                (err.status, err.message),
+                (406, format!("Parameter '{named}' is malformed.")),
+                "{query}"
+            );
+        }
+        // An unknown path stays a 404 whatever its query.
+        let err = router
+            .handle(&Request {
+                method: "GET".into(),
+                path: "/nope".into(),
+                query: "x=%zz".into(),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(err.status, 404);
     }
 }

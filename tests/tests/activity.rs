@@ -213,12 +213,7 @@ fn kill_rejects_malformed_bodies_and_reports_non_backends() {
         agent.post_json("/activity/kill", r#"{"pids": [999999]}"#),
         (200, json!({"backends": [{"pid": 999999, "killed": false}]}))
     );
-    for body in [
-        r#"{"pids": "x"}"#,
-        r#"{"pids": [1, "a"]}"#,
-        "not json",
-        "{}",
-    ] {
+    for body in [r#"{"pids": "x"}"#, r#"{"pids": [1, "a"]}"#, "{}"] {
         assert_eq!(
             agent.post_json("/activity/kill", body),
             (406, json!({"error": "Parameter 'pids' is malformed."})),
@@ -247,4 +242,70 @@ fn postgresql_down_is_503_and_the_agent_reconnects_by_itself() {
     cluster.restart();
     let (status, body) = agent.get("/activity");
     assert_eq!(status, 200, "no agent restart needed: {body}");
+}
+
+#[test]
+fn kill_with_a_body_that_is_not_json_is_400() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    for body in ["not json", "", r#"{"pids": [1"#] {
+        assert_eq!(
+            agent.post_json("/activity/kill", body),
+            (400, json!({"error": "Invalid json format"})),
+            "body {body:?}"
+        );
+    }
+}
+
+#[test]
+fn a_pid_listed_twice_is_killed_and_reported_once() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let mut victim = cluster.connect("postgres");
+    let pid = backend_pid(&mut victim);
+    let (status, body) = agent.post_json(
+        "/activity/kill",
+        &format!(r#"{{"pids": [{pid}, 999999, {pid}, 999999]}}"#),
+    );
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"backends": [
+                {"pid": pid, "killed": true},
+                {"pid": 999999, "killed": false},
+            ]})
+        )
+    );
+    let (_, feed) = agent.get("/notifications");
+    let kills = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["message"] == format!("Backend {pid} terminated"))
+        .count();
+    assert_eq!(kills, 1, "{feed}");
+}
+
+#[test]
+fn malformed_escapes_in_a_query_string_are_406() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    for path in ["/activity", "/activity/waiting", "/activity/blocking"] {
+        for query in ["limit=%zz", "limit=1%+0", "limit=%", "limit=5&x=%2"] {
+            let (status, body) = agent.get(&format!("{path}?{query}"));
+            assert_eq!(status, 406, "GET {path}?{query}: {body}");
+            assert!(
+                body["error"]
+                    .as_str()
+                    .is_some_and(|e| e.ends_with("is malformed.")),
+                "GET {path}?{query}: {body}"
+            );
+        }
+        assert_eq!(agent.get(&format!("{path}?limit=%35")).0, 200, "{path}");
+    }
+    // In a path, a malformed escape names nothing: 404.
+    for path in ["/activity/%zz", "/activity/kil%", "/activity/%+1"] {
+        assert_eq!(agent.get(path).0, 404, "GET {path}");
+    }
 }

@@ -224,8 +224,13 @@ fn assert_data_set(what: &str, set: &Value, cluster: &PgCluster) {
             ("n_cpu", Int),
             ("pg_data", Str),
             ("buffers", Obj),
+            // temBoard 7's additions, which its UI reads.
+            ("cpu_models", Obj),
+            ("linux_distribution", Str),
+            ("timestamp", Float),
         ],
     );
+    assert_temboard7_fields(what, set);
     assert_active_backends(&format!("{what}.active_backends"), &set["active_backends"]);
     assert_buffers(&format!("{what}.buffers"), &set["buffers"]);
     assert_cpu(&format!("{what}.cpu"), &set["cpu"]);
@@ -248,6 +253,103 @@ fn assert_data_set(what: &str, set: &Value, cluster: &PgCluster) {
     let hitratio = set["hitratio"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&hitratio), "{what}: {hitratio}");
     assert!(set["loadaverage"].as_f64().unwrap() >= 0.0, "{what}");
+}
+
+/// `cpu_models` counts the machine's CPUs by /proc/cpuinfo's model name;
+/// `linux_distribution` is /etc/os-release's PRETTY_NAME; `timestamp` is
+/// when the set was measured, in seconds since the epoch.
+fn assert_temboard7_fields(what: &str, set: &Value) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let mut expected = serde_json::Map::new();
+    for line in cpuinfo.lines() {
+        if let Some((key, value)) = line.split_once(':')
+            && key.trim() == "model name"
+        {
+            let name = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            let count = expected.get(&name).and_then(Value::as_u64).unwrap_or(0);
+            expected.insert(name, json!(count + 1));
+        }
+    }
+    assert_eq!(
+        set["cpu_models"],
+        Value::Object(expected),
+        "{what}.cpu_models"
+    );
+    let pretty = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("PRETTY_NAME=")
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_default();
+    assert_eq!(set["linux_distribution"], json!(pretty), "{what}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let timestamp = set["timestamp"].as_f64().unwrap();
+    assert!(
+        timestamp <= now + 1.0 && timestamp > now - 600.0,
+        "{what}.timestamp {timestamp} vs now {now}"
+    );
+}
+
+#[test]
+fn temboard7_routes_and_fields() {
+    let cluster = PgCluster::start_with(&["max_connections = 42"]);
+    let agent = agent_with_settings(&cluster);
+    let info = get_ok(&agent, "/dashboard/info");
+    assert_shape(
+        "/dashboard/info",
+        &info,
+        &[
+            ("hostname", Str),
+            ("os_version", Str),
+            ("pg_uptime", Str),
+            ("pg_version", Str),
+            ("pg_data", Str),
+            ("pg_port", Str),
+        ],
+    );
+    assert_eq!(info["pg_port"], cluster.port().to_string());
+    assert_eq!(info["pg_data"], cluster.data_dir().display().to_string());
+    assert!(is_uptime(info["pg_uptime"].as_str().unwrap()), "{info}");
+    let live = get_ok(&agent, "/dashboard/live");
+    for (name, kind) in [
+        ("os_version", Str),
+        ("pg_version", Str),
+        ("n_cpu", Int),
+        ("max_connections", Int),
+    ] {
+        let path = format!("/dashboard/{name}");
+        let body = get_ok(&agent, &path);
+        assert_shape(&path, &body, &[(name, kind)]);
+        assert_eq!(body[name], live[name], "{path} as in a set");
+    }
+    assert_eq!(info["hostname"], live["hostname"]);
+    assert_eq!(info["os_version"], live["os_version"]);
+    assert_eq!(info["pg_version"], live["pg_version"]);
+    assert_eq!(
+        get_ok(&agent, "/dashboard/max_connections"),
+        json!({"max_connections": 42})
+    );
+
+    // The last history item, which temBoard's dashboard page renders.
+    let sets = wait_for("two collected sets", PATIENCE, || {
+        let sets = history(&agent);
+        (sets.len() >= 2).then_some(sets)
+    });
+    for (i, set) in sets.iter().enumerate() {
+        assert_temboard7_fields(&format!("/dashboard/history[{i}]"), set);
+    }
+    let stamps: Vec<f64> = sets
+        .iter()
+        .map(|s| s["timestamp"].as_f64().unwrap())
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+    let last = get_ok(&agent, "/dashboard");
+    assert_temboard7_fields("/dashboard", &last);
 }
 
 #[test]

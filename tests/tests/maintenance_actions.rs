@@ -436,3 +436,119 @@ fn a_failed_operation_is_recorded_with_its_reason() {
         "{feed:?}"
     );
 }
+
+#[test]
+fn a_far_future_schedule_does_not_block_work_now() {
+    let (cluster, mut client) = cluster_with_tables();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let table = "/maintenance/postgres/schema/public/table/city";
+    for kind in ["vacuum", "analyze", "reindex"] {
+        let later = schedule(
+            &agent,
+            &format!("{table}/{kind}"),
+            json!({"datetime": "2099-01-01T03:00:00Z"}),
+        );
+        // Now, while the 2099 one waits for its time.
+        let now = schedule(&agent, &format!("{table}/{kind}"), json!({}));
+        wait_status(&agent, kind, &now, "done");
+        assert_eq!(status_of(&agent, kind, &later), "todo");
+        // The same far-future time again overlaps the first.
+        let (status, answer) = agent.post_json(
+            &format!("{table}/{kind}"),
+            &json!({"datetime": "2099-01-01T04:00:00Z"}).to_string(),
+        );
+        assert_eq!(status, 409, "{kind}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(&later),
+            "{answer}"
+        );
+        // A week later does not.
+        schedule(
+            &agent,
+            &format!("{table}/{kind}"),
+            json!({"datetime": "2099-01-08T03:00:00Z"}),
+        );
+    }
+    assert!(stat(&mut client, "last_vacuum", "city").is_some());
+
+    // One running conflicts with one now.
+    let mut holder = cluster.connect("postgres");
+    holder
+        .batch_execute("BEGIN; LOCK TABLE city IN ACCESS SHARE MODE")
+        .unwrap();
+    let running = schedule(&agent, &format!("{table}/vacuum"), json!({"mode": "full"}));
+    wait_status(&agent, "vacuum", &running, "doing");
+    let (status, answer) = agent.post_json(&format!("{table}/vacuum"), "{}");
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains(&running),
+        "{answer}"
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    wait_status(&agent, "vacuum", &running, "done");
+}
+
+#[test]
+fn long_object_names_do_not_limit_job_names() {
+    let cluster = PgCluster::start();
+    let schema = format!("s{}", "c".repeat(62));
+    let table = format!("t{}", "a".repeat(62));
+    let index = format!("i{}", "x".repeat(62));
+    let database = format!("d{}", "b".repeat(62));
+    let mut admin = cluster.connect("postgres");
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{database}\""))
+        .unwrap();
+    let mut client = cluster.connect(&database);
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\";
+             CREATE TABLE \"{schema}\".\"{table}\" (id int) WITH (autovacuum_enabled = false);
+             INSERT INTO \"{schema}\".\"{table}\" SELECT generate_series(1, 100);
+             CREATE INDEX \"{index}\" ON \"{schema}\".\"{table}\" (id);"
+        ))
+        .unwrap();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let base = format!("/maintenance/{database}/schema/{schema}");
+    for (kind, path) in [
+        ("vacuum", format!("{base}/table/{table}/vacuum")),
+        ("analyze", format!("{base}/table/{table}/analyze")),
+        ("reindex", format!("{base}/table/{table}/reindex")),
+        ("reindex", format!("{base}/index/{index}/reindex")),
+    ] {
+        let id = schedule(&agent, &path, json!({}));
+        wait_status(&agent, kind, &id, "done");
+        let entry = listed(&agent, &format!("/maintenance/{kind}/scheduled"))
+            .into_iter()
+            .find(|op| op["id"] == id)
+            .unwrap();
+        assert_eq!(
+            (&entry["dbname"], &entry["schema"]),
+            (&json!(database), &json!(schema)),
+            "{entry}"
+        );
+    }
+    let last_vacuum: Option<String> = client
+        .query_one(
+            "SELECT last_vacuum::text FROM pg_stat_user_tables WHERE relname = $1",
+            &[&table],
+        )
+        .unwrap()
+        .get(0);
+    assert!(last_vacuum.is_some());
+    // One name past an identifier's length, or holding a NUL: 404.
+    let long = "y".repeat(64);
+    for path in [
+        format!("/maintenance/{long}/vacuum"),
+        format!("/maintenance/{database}/schema/{long}/table/{table}/vacuum"),
+        format!("{base}/table/{long}/analyze"),
+        format!("{base}/index/{long}/reindex"),
+        "/maintenance/postgres%00/vacuum".to_string(),
+        "/maintenance/postgres/schema/public%00/table/x/vacuum".to_string(),
+        format!("{base}/table/{table}%00/vacuum"),
+        format!("{base}/index/{index}%00/reindex"),
+    ] {
+        let (status, answer) = agent.post_json(&path, "{}");
+        assert_eq!(status, 404, "POST {path}: {answer}");
+    }
+}

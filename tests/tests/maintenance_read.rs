@@ -1034,3 +1034,110 @@ fn names_needing_quotes_work() {
     assert_eq!(slashed["n_live_tup"], 2);
     assert_eq!(slashed["indexes"], json!([]));
 }
+
+#[test]
+fn impossible_and_malformed_names_are_404s() {
+    let (_cluster, agent, _client) = start();
+    let long = "x".repeat(64);
+    for path in [
+        // A NUL, which no name can hold (PostgreSQL would refuse the parameter).
+        "/maintenance/wor%00ld".to_string(),
+        "/maintenance/%00".to_string(),
+        "/maintenance/world/schema/public%00".to_string(),
+        "/maintenance/world/schema/public/table/city%00".to_string(),
+        "/maintenance/world%00/schema/public/table/city".to_string(),
+        // Longer than an identifier can be.
+        format!("/maintenance/{long}"),
+        format!("/maintenance/world/schema/{long}"),
+        format!("/maintenance/world/schema/public/table/{long}"),
+        format!("/maintenance/world/schema/public/table/{}", "é".repeat(32)),
+        // Malformed escapes: never decoded into something else.
+        "/maintenance/world%+0".to_string(),
+        "/maintenance/world/schema/public/table/city%zz".to_string(),
+        "/maintenance/world/schema/pub%lic".to_string(),
+        "/maintenance/world/schema/public/table/city%".to_string(),
+        "/maintenance/world/schema/public/table/ci%2".to_string(),
+    ] {
+        let (status, body) = agent.get(&path);
+        assert_eq!(status, 404, "GET {path}: {body}");
+        assert!(body["error"].is_string(), "GET {path}: {body}");
+    }
+}
+
+#[test]
+fn reads_do_not_wait_on_a_locked_table() {
+    let (cluster, agent, mut client) = start();
+    let mut holder = cluster.connect("world");
+    holder
+        .batch_execute("BEGIN; LOCK TABLE city IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let says_why =
+        |text: &str| text.contains(&format!("pid {holder_pid} holds an ACCESS EXCLUSIVE lock"));
+    let timed = |path: &str| {
+        let start = std::time::Instant::now();
+        let (status, body) = agent.get(path);
+        let took = start.elapsed();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        assert!(
+            took < std::time::Duration::from_secs(4),
+            "GET {path} took {took:?}"
+        );
+        body
+    };
+
+    let instance = timed("/maintenance");
+    let world = find(&instance["databases"], "datname", "world");
+    assert!(
+        world["unavailable"].as_str().is_some_and(says_why),
+        "{world}"
+    );
+    let database = timed("/maintenance/world");
+    let public = find(&database["schemas"], "name", "public");
+    let why = public["unavailable"].as_str().unwrap_or_default();
+    assert!(why.contains("public.city") && says_why(why), "{public}");
+    // The other schemas are whole.
+    let inventory = find(&database["schemas"], "name", "inventory");
+    assert!(inventory.get("unavailable").is_none(), "{inventory}");
+    assert_eq!(keys(inventory), SCHEMA_KEYS);
+
+    let schema = timed("/maintenance/world/schema/public");
+    assert!(
+        schema["unavailable"].as_str().is_some_and(says_why),
+        "{schema}"
+    );
+    let city = find(&schema["tables"], "name", "city");
+    assert!(city["unavailable"].as_str().is_some_and(says_why), "{city}");
+    assert_eq!(city["total_bytes"], Value::Null, "{city}");
+    assert_eq!(city["row_estimate"].as_f64(), Some(sample::CITIES as f64));
+    // Its neighbours are measured as usual.
+    let country = find(&schema["tables"], "name", "country");
+    assert_eq!(keys(country), TABLE_KEYS);
+    assert_eq!(
+        country["total_bytes"],
+        table_sizes(&mut client, "public", "country")["total_bytes"]
+    );
+    let city_pkey = find(&schema["indexes"], "name", "city_pkey");
+    assert!(
+        city_pkey["unavailable"].as_str().is_some_and(says_why),
+        "{city_pkey}"
+    );
+    assert_eq!(city_pkey["def"], Value::Null);
+
+    let table = timed("/maintenance/world/schema/public/table/city");
+    assert!(
+        table["unavailable"].as_str().is_some_and(says_why),
+        "{table}"
+    );
+    assert_eq!(table["total_bytes"], Value::Null, "{table}");
+    assert_eq!(table["n_live_tup"], sample::CITIES, "{table}");
+
+    // Once the lock is gone, everything is back.
+    holder.batch_execute("COMMIT").unwrap();
+    let table = get_ok(&agent, "/maintenance/world/schema/public/table/city");
+    assert!(table.get("unavailable").is_none(), "{table}");
+    assert_eq!(keys(&table), TABLE_DETAIL_KEYS);
+}

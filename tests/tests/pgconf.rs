@@ -411,3 +411,319 @@ fn refused_changes_write_nothing() {
     }
     assert_eq!(auto_conf(&cluster), before);
 }
+
+/// The messages of the notification feed, as the agent key reads them.
+fn notification_messages(agent: &Agent, key: &str) -> Vec<String> {
+    let (status, feed) = dbagent_tests::send(
+        agent.anonymous(reqwest::Method::GET, &format!("/notifications?key={key}")),
+    );
+    assert_eq!(status, 200, "{feed}");
+    feed.as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|n| n["message"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn secrets_in_settings_stay_out_of_notifications_and_the_log() {
+    const KEY: &str = "the-agent-key-0123";
+    const SECRET: &str = "s3cret-Pa55w0rd";
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new().auth(&format!("key = \"{KEY}\"")),
+    );
+    let conninfo = format!("host=primary.example port=5432 user=replicator password={SECRET}");
+    let (status, body) = post(
+        &agent,
+        json!([
+            {"name": "primary_conninfo", "setting": conninfo},
+            {"name": "archive_command", "setting": format!("curl -u backup:{SECRET} -T %p https://x/%f")},
+            {"name": "work_mem", "setting": "5MB"},
+        ]),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        auto_conf(&cluster).contains(SECRET),
+        "the settings were written"
+    );
+    // And a second change, so that the previous value is a secret too.
+    let (status, body) = post(
+        &agent,
+        json!([{"name": "primary_conninfo", "setting": "host=other password=another-Secret-1"}]),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let messages = notification_messages(&agent, KEY);
+    let feed = messages.join("\n");
+    assert!(!feed.contains(SECRET), "{feed}");
+    assert!(!feed.contains("another-Secret-1"), "{feed}");
+    assert!(!feed.contains("primary.example"), "{feed}");
+    for name in ["primary_conninfo", "archive_command"] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with(&format!("Setting '{name}' changed: "))
+                    && m.contains("********")),
+            "{name} is recorded, redacted: {feed}"
+        );
+    }
+    // Other settings keep their values in the feed.
+    assert!(
+        messages.contains(&"Setting 'work_mem' changed: '4MB' -> '5MB'".to_string()),
+        "{feed}"
+    );
+    let log = agent.log_text();
+    assert!(
+        !log.contains(SECRET) && !log.contains("another-Secret-1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn settings_postgresql_cannot_change_are_406_with_its_message() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let before = auto_conf(&cluster);
+    for name in ["data_directory", "config_file"] {
+        for batch in [
+            json!([{"name": name, "setting": "/tmp/elsewhere"}]),
+            json!([{"name": "work_mem", "setting": "7MB"}, {"name": name, "setting": "/tmp/elsewhere"}]),
+        ] {
+            let (status, body) = post(&agent, batch.clone());
+            assert_eq!(status, 406, "{batch}: {body}");
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(
+                error.starts_with(&format!("{name}: ")) && error.contains("cannot be changed"),
+                "{batch}: PostgreSQL's message, naming the setting: {body}"
+            );
+            assert_eq!(auto_conf(&cluster), before, "{batch}");
+        }
+    }
+}
+
+/// A path segment as temBoard's UI encodes it (a form value): a space is
+/// `+`, every other byte but the unreserved ones `%XX`.
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn every_category_as_temboards_ui_asks_for_it() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let mut client = cluster.connect("postgres");
+    let categories: Vec<(String, i64)> = client
+        .query(
+            "SELECT category, count(*) FROM pg_settings GROUP BY category ORDER BY category",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(categories.len() > 30, "{categories:?}");
+    for (category, count) in &categories {
+        let path = format!("/pgconf/configuration/category/{}", form_encode(category));
+        let (status, body) = agent.get(&path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        assert_eq!(body.as_array().map(Vec::len), Some(1), "GET {path}: {body}");
+        assert_eq!(body[0]["category"], json!(category), "GET {path}");
+        assert_eq!(
+            body[0]["rows"].as_array().map(Vec::len),
+            Some(*count as usize),
+            "GET {path}"
+        );
+    }
+    // temBoard's own example, spelled as its UI sends it.
+    let (status, body) = agent.get("/pgconf/configuration/category/Resource+Usage+%2F+Memory");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["category"], "Resource Usage / Memory");
+}
+
+#[test]
+fn impossible_or_malformed_category_names_are_404() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    for path in [
+        "/pgconf/configuration/category/Preset%00Options",
+        "/pgconf/configuration/category/%00",
+        "/pgconf/configuration/category/Preset%zzOptions",
+        "/pgconf/configuration/category/Preset%+0Options",
+        "/pgconf/configuration/category/Preset%",
+        "/pgconf/configuration/category/Preset%2",
+    ] {
+        let (status, body) = agent.get(path);
+        assert_eq!(status, 404, "GET {path}: {body}");
+    }
+    // A malformed escape in the query string is that parameter's 406.
+    for query in ["filter=%zz", "filter=auto%+1", "filter=%"] {
+        let (status, body) = agent.get(&format!("/pgconf/configuration?{query}"));
+        assert_eq!(
+            (status, body),
+            (406, json!({"error": "Parameter 'filter' is malformed."})),
+            "{query}"
+        );
+    }
+}
+
+/// The rows of a category as `GET` shows them, posted back the way
+/// temBoard's UI posts a page: every field, with its shown value.
+fn page(agent: &Agent, category: &str) -> Vec<Value> {
+    let (status, body) = agent.get(&format!(
+        "/pgconf/configuration/category/{}",
+        form_encode(category)
+    ));
+    assert_eq!(status, 200, "{body}");
+    body[0]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let value = match &r["setting"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            json!({"name": r["name"], "setting": value})
+        })
+        .collect()
+}
+
+fn count_setting_notifications(agent: &Agent) -> usize {
+    let (_, feed) = agent.get("/notifications");
+    feed.as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| {
+            n["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Setting '"))
+        })
+        .count()
+}
+
+#[test]
+fn only_changed_settings_are_written_unless_forced() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let before = auto_conf(&cluster);
+
+    // A whole page posted back with one field changed.
+    let mut autovacuum = page(&agent, "Autovacuum");
+    assert!(autovacuum.len() > 10, "{autovacuum:?}");
+    for item in &mut autovacuum {
+        if item["name"] == "autovacuum_naptime" {
+            item["setting"] = json!("2min");
+        }
+    }
+    let (status, body) = post(&agent, json!(autovacuum));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"settings": [{
+            "name": "autovacuum_naptime",
+            "setting": "2min",
+            "previous_setting": "1min",
+            "restart": false,
+        }]})
+    );
+    let written = auto_conf(&cluster);
+    assert!(written.contains("autovacuum_naptime = '2min'"), "{written}");
+    assert_eq!(
+        written.lines().filter(|l| l.contains(" = ")).count(),
+        before.lines().filter(|l| l.contains(" = ")).count() + 1,
+        "only the changed setting is pinned: {written}"
+    );
+    assert_eq!(count_setting_notifications(&agent), 1);
+
+    // Values equal to the current ones in another spelling: nothing to do,
+    // and no restart reported for a postmaster setting.
+    let (status, body) = post(
+        &agent,
+        json!([
+            {"name": "shared_buffers", "setting": "128MB"},
+            {"name": "autovacuum_naptime", "setting": "120s"},
+            {"name": "autovacuum", "setting": "ON"},
+            {"name": "wal_level", "setting": "Replica"},
+            {"name": "work_mem", "setting": "4096kB"},
+            {"name": "primary_conninfo", "setting": ""},
+            {"name": "checkpoint_completion_target", "setting": 0.9},
+        ]),
+    );
+    assert_eq!((status, body), (200, json!({"settings": []})));
+    assert_eq!(auto_conf(&cluster), written);
+    assert_eq!(count_setting_notifications(&agent), 1);
+    let (_, status) = agent.get("/pgconf/configuration/status");
+    assert_eq!(status["restart_pending"], false, "{status}");
+
+    // Forced, per item as temBoard's UI sends it, or for the whole body.
+    for body in [
+        json!({"settings": [{"name": "work_mem", "setting": "4MB", "force": "true"}]}),
+        json!({"settings": [{"name": "work_mem", "setting": "4MB"}], "force": true}),
+    ] {
+        let (status, answer) = agent.post_json("/pgconf/configuration", &body.to_string());
+        assert_eq!(status, 200, "{body}: {answer}");
+        assert_eq!(answer["settings"][0]["name"], "work_mem", "{answer}");
+        assert_eq!(answer["settings"][0]["restart"], false, "{answer}");
+        assert!(auto_conf(&cluster).contains("work_mem = '4MB'"));
+    }
+    let (status, answer) = agent.post_json(
+        "/pgconf/configuration",
+        &json!({"settings": [{"name": "shared_buffers", "setting": "128MB"}], "force": "true"})
+            .to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["settings"][0]["restart"], false,
+        "same value: {answer}"
+    );
+    let (status, answer) = agent.post_json(
+        "/pgconf/configuration",
+        &json!({"settings": [{"name": "work_mem", "setting": "4MB"}], "force": "maybe"})
+            .to_string(),
+    );
+    assert_eq!(status, 406, "{answer}");
+}
+
+#[test]
+fn status_right_after_a_postmaster_change_sees_it() {
+    // A long postgresql.conf makes each reload take a while (the postmaster
+    // parses it before it signals the backends), so that a status read
+    // right after the POST would race the reload every time.
+    let padding: Vec<String> = (0..150_000)
+        .map(|i| format!("# padding line {i}, so that a reload of this file takes a while"))
+        .collect();
+    let padding: Vec<&str> = padding.iter().map(String::as_str).collect();
+    let cluster = PgCluster::start_with(&padding);
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    for round in 0..6 {
+        let (status, body) = post(
+            &agent,
+            json!([{"name": "shared_buffers", "setting": format!("{}MB", 129 + round)}]),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["settings"][0]["restart"], true, "{body}");
+        let (_, status) = agent.get("/pgconf/configuration/status");
+        assert_eq!(status["restart_pending"], true, "round {round}: {status}");
+        assert_eq!(status["restart_changes"][0]["name"], "shared_buffers");
+
+        // Back to the running value: nothing is pending any more.
+        let (code, body) = agent.post_json(
+            "/pgconf/configuration",
+            &json!({"settings": [{"name": "shared_buffers", "setting": "128MB", "force": "true"}]})
+                .to_string(),
+        );
+        assert_eq!(code, 200, "{body}");
+        let (_, status) = agent.get("/pgconf/configuration/status");
+        assert_eq!(status["restart_pending"], false, "round {round}: {status}");
+    }
+}

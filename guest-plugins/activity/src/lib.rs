@@ -94,10 +94,13 @@ fn limit(req: &Request) -> Result<i64, Error> {
     req.int_param("limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)
 }
 
-/// `{"pids": [...]}`: at most [`MAX_KILL_PIDS`] integers that fit a pid (int4).
+/// `{"pids": [...]}`: at most [`MAX_KILL_PIDS`] integers that fit a pid
+/// (int4), each kept once, in the order first given. A body that is not JSON
+/// is temBoard's 400 `Invalid json format`; JSON of another shape its 406.
 fn kill_pids(body: &[u8]) -> Result<Vec<i32>, Error> {
     let malformed = || Error::malformed("pids");
-    let body: Value = serde_json::from_slice(body).map_err(|_| malformed())?;
+    let body: Value =
+        serde_json::from_slice(body).map_err(|_| Error::bad_request("Invalid json format"))?;
     let list = body
         .get("pids")
         .and_then(Value::as_array)
@@ -105,17 +108,22 @@ fn kill_pids(body: &[u8]) -> Result<Vec<i32>, Error> {
     if list.len() > MAX_KILL_PIDS {
         return Err(malformed());
     }
-    list.iter()
-        .map(|v| {
-            v.as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .ok_or_else(malformed)
-        })
-        .collect()
+    let mut pids: Vec<i32> = Vec::with_capacity(list.len());
+    for v in list {
+        let pid = v
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(malformed)?;
+        if !pids.contains(&pid) {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
 }
 
-/// `{"backends": [{"pid": N, "killed": bool}, ...]}` in request order; a pid
-/// that is no client backend is `"killed": false`, not an error.
+/// `{"backends": [{"pid": N, "killed": bool}, ...]}` in request order, each
+/// pid once; a pid that is no client backend is `"killed": false`, not an
+/// error.
 fn kill(req: &Request, _: &Params) -> Result<Response, Error> {
     let pids = kill_pids(&req.body)?;
     let array = format!(
@@ -156,7 +164,8 @@ mod tests {
     fn kill_bodies() {
         assert_eq!(kill_pids(br#"{"pids": [1, 2]}"#).unwrap(), vec![1, 2]);
         assert_eq!(kill_pids(br#"{"pids": []}"#).unwrap(), Vec::<i32>::new());
-        let thousand = format!("{{\"pids\": [{}]}}", vec!["1"; 1000].join(","));
+        let distinct: Vec<String> = (1..=1000).map(|pid| pid.to_string()).collect();
+        let thousand = format!("{{\"pids\": [{}]}}", distinct.join(","));
         assert_eq!(kill_pids(thousand.as_bytes()).unwrap().len(), 1000);
         let too_many = format!("{{\"pids\": [{}]}}", vec!["1"; 1001].join(","));
         for bad in [
@@ -168,8 +177,6 @@ mod tests {
             br#"{"pids": null}"#,
             br#"{"pid": [1]}"#,
             br#"{}"#,
-            b"not json",
-            b"",
             br#"[1]"#,
             too_many.as_bytes(),
         ] {
@@ -181,6 +188,19 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+        for not_json in [&b"not json"[..], b"", b"{\"pids\": [1"] {
+            let err = kill_pids(not_json).unwrap_err();
+            assert_eq!(
+                (err.status, err.message.as_str()),
+                (400, "Invalid json format"),
+                "{}",
+                String::from_utf8_lossy(not_json)
+            );
+        }
+        assert_eq!(
+            kill_pids(br#"{"pids": [3, 1, 3, 2, 1]}"#).unwrap(),
+            vec![3, 1, 2]
+        );
     }
 
     #[test]

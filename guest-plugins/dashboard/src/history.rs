@@ -2,7 +2,7 @@
 //! [`HISTORY_PREFIX`]), so a collection writes one small value and deletes
 //! the oldest ones instead of rewriting the whole history each time.
 
-use crate::figures::{HISTORY_PREFIX, history_key, keys_to_prune, keys_to_show};
+use crate::figures::{HISTORY_PREFIX, epoch_seconds, history_key, keys_to_prune, keys_to_show};
 use crate::metrics::{DataSet, now_micros};
 use dbagent_sdk::{Error, store};
 
@@ -29,7 +29,7 @@ pub fn read(keep: u64) -> Vec<DataSet> {
     let keep = usize::try_from(keep).unwrap_or(usize::MAX);
     keys_to_show(&keys, keep)
         .iter()
-        .filter_map(|key| store::get_json(key))
+        .filter_map(|key| stored(key))
         .collect()
 }
 
@@ -38,5 +38,19 @@ pub fn last() -> Option<DataSet> {
     store::list(HISTORY_PREFIX)
         .iter()
         .rev()
-        .find_map(|key| store::get_json(key))
+        .find_map(|key| stored(key))
+}
+
+/// The set stored under `key`; one stored before sets had a `timestamp`
+/// gets its collection time, which the key holds.
+fn stored(key: &str) -> Option<DataSet> {
+    let mut set: DataSet = store::get_json(key)?;
+    if set.timestamp == 0.0
+        && let Some(micros) = key
+            .strip_prefix(HISTORY_PREFIX)
+            .and_then(|t| t.parse::<u64>().ok())
+    {
+        set.timestamp = epoch_seconds(micros);
+    }
+    Some(set)
 }

@@ -11,8 +11,10 @@
 //! - `GET /dashboard/history`: the kept sets, oldest first;
 //! - `GET /dashboard/config`: `history_length` and `scheduler_interval`;
 //! - `GET /dashboard/{buffers,hitratio,active_backends,cpu,loadaverage,
-//!   memory,hostname,databases}`: that part alone, measured now, as
-//!   `{"<part>": ...}`.
+//!   memory,hostname,databases,os_version,pg_version,n_cpu,max_connections}`:
+//!   that part alone, measured now, as `{"<part>": ...}`;
+//! - `GET /dashboard/info`: `hostname`, `os_version`, `pg_uptime`,
+//!   `pg_version`, `pg_data`, `pg_port`, measured now (temBoard 7).
 //!
 //! Settings (`[plugin.dashboard.settings]`): `scheduler_interval` (seconds,
 //! default 2) and `history_length` (sets, default 150).
@@ -75,6 +77,11 @@ fn handle(req: &Request) -> Result<Response, Error> {
         .get("/memory", memory)
         .get("/hostname", hostname)
         .get("/databases", databases)
+        .get("/info", info)
+        .get("/os_version", os_version)
+        .get("/pg_version", pg_version)
+        .get("/n_cpu", n_cpu)
+        .get("/max_connections", max_connections)
         .handle(req)
 }
 
@@ -141,4 +148,42 @@ fn hostname(_: &Request, _: &Params) -> Result<Response, Error> {
 
 fn databases(_: &Request, _: &Params) -> Result<Response, Error> {
     Ok(Response::ok(&json!({ "databases": metrics::databases()? })))
+}
+
+/// temBoard 7's summary of the machine and the instance.
+fn info(_: &Request, _: &Params) -> Result<Response, Error> {
+    let instance = metrics::instance()?;
+    let host = system::host_info();
+    Ok(Response::ok(&json!({
+        "hostname": host.hostname,
+        "os_version": host.os,
+        "pg_uptime": instance.uptime,
+        "pg_version": instance.version,
+        "pg_data": instance.data,
+        "pg_port": instance.port,
+    })))
+}
+
+fn os_version(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "os_version": system::host_info().os }),
+    ))
+}
+
+fn pg_version(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "pg_version": metrics::instance()?.version }),
+    ))
+}
+
+fn n_cpu(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "n_cpu": system::host_info().cpu_count }),
+    ))
+}
+
+fn max_connections(_: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(Response::ok(
+        &json!({ "max_connections": metrics::instance()?.max_connections }),
+    ))
 }

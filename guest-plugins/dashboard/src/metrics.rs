@@ -10,6 +10,7 @@ use dbagent_sdk::pg;
 use dbagent_sdk::system::{self, HostInfo};
 use dbagent_sdk::{Error, pg::Row};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A count and when it was taken (seconds since the epoch, microseconds).
@@ -32,7 +33,10 @@ pub struct Databases {
     pub timestamp: f64,
 }
 
-/// Everything `GET /dashboard` shows.
+/// Everything `GET /dashboard` shows. The last three fields are temBoard
+/// 7's additions to the reference (its UI reads them): sets stored by an
+/// earlier version lack them and read back with their defaults (the
+/// history fills `timestamp` from the set's key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSet {
     pub active_backends: Stamped,
@@ -50,6 +54,15 @@ pub struct DataSet {
     pub n_cpu: u32,
     pub pg_data: String,
     pub buffers: Stamped,
+    /// CPU model name → how many logical CPUs are of it.
+    #[serde(default)]
+    pub cpu_models: BTreeMap<String, u32>,
+    /// e.g. "Debian GNU/Linux 12 (bookworm)"; "" when unknown.
+    #[serde(default)]
+    pub linux_distribution: String,
+    /// When the set was measured: seconds since the epoch, with microseconds.
+    #[serde(default)]
+    pub timestamp: f64,
 }
 
 /// Microseconds since the epoch on the agent's clock.
@@ -63,8 +76,18 @@ fn now() -> f64 {
     epoch_seconds(now_micros())
 }
 
+/// The host's CPU models as temBoard counts them: name → count.
+pub fn cpu_models(host: &HostInfo) -> BTreeMap<String, u32> {
+    let mut models = BTreeMap::new();
+    for model in &host.cpu_models {
+        *models.entry(model.name.clone()).or_insert(0) += model.count;
+    }
+    models
+}
+
 /// The whole set, measured now.
 pub fn collect() -> Result<DataSet, Error> {
+    let timestamp = now();
     let host = system::host_info();
     let instance = instance()?;
     Ok(DataSet {
@@ -83,6 +106,9 @@ pub fn collect() -> Result<DataSet, Error> {
         n_cpu: host.cpu_count,
         pg_data: instance.data,
         buffers: buffers()?,
+        cpu_models: cpu_models(&host),
+        linux_distribution: host.linux_distribution.clone(),
+        timestamp,
     })
 }
 
@@ -147,15 +173,15 @@ pub fn databases() -> Result<Databases, Error> {
 }
 
 /// What the set says about the instance itself.
-struct Instance {
-    max_connections: i64,
-    version: String,
-    uptime: String,
-    port: String,
-    data: String,
+pub struct Instance {
+    pub max_connections: i64,
+    pub version: String,
+    pub uptime: String,
+    pub port: String,
+    pub data: String,
 }
 
-fn instance() -> Result<Instance, Error> {
+pub fn instance() -> Result<Instance, Error> {
     // `data_directory` is only readable by superusers and members of
     // pg_read_all_settings; pg_settings hides it from others rather than
     // failing, and the set shows "" then.

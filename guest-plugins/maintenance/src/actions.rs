@@ -7,8 +7,10 @@
 //! statement on a connection of its own, outside any transaction block;
 //! cancelling a running job cancels its statement (`pg_cancel_backend`).
 //!
-//! One operation of a kind per object at a time: a POST while another is
-//! still to run or running on the same object is a 409 naming it.
+//! One operation of a kind per object at a time: a POST whose operation
+//! may overlap in time another one of that kind on the same object, still
+//! to run or running, is a 409 naming it (see [`overlaps`]); one scheduled
+//! far from it (for 2099) does not block it.
 
 use crate::catalog;
 use dbagent_sdk::jobs::{self, Job};
@@ -180,11 +182,14 @@ fn valid_datetime(text: &str) -> bool {
 
 /// Now, as `YYYY-MM-DDTHH:MM:SSZ`.
 fn now_utc() -> String {
-    let secs = std::time::SystemTime::now()
+    format_utc(u64::try_from(now_secs()).unwrap_or(0))
+}
+
+/// Now, in seconds since the epoch.
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format_utc(secs)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn format_utc(secs: u64) -> String {
@@ -256,12 +261,87 @@ fn operations() -> Vec<(Job, Operation)> {
         .collect()
 }
 
+/// The longest an operation may run, in seconds: the plugin's
+/// `job_timeout_secs` (plugin.toml), after which the host stops it.
+const MAX_RUN_SECS: i64 = 86_400;
+
+/// Seconds since the epoch of a valid `YYYY-MM-DDTHH:MM:SSZ`.
+fn epoch_secs(datetime: &str) -> Option<i64> {
+    let num = |range: std::ops::Range<usize>| datetime.get(range)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, min, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + s)
+}
+
+/// Whether a new operation due at `new_at` may overlap in time `existing`
+/// (of the same kind and object, whose job is `status`), `now` being the
+/// current time; all in seconds since the epoch.
+///
+/// An operation starts at its datetime, or now when that is past, and may
+/// run up to [`MAX_RUN_SECS`]: two operations whose starts are closer than
+/// that may run at once. So an immediate VACUUM conflicts with one running,
+/// due now or due within a day, not with one scheduled for 2099; two
+/// schedules a week apart do not conflict. Ended ones never do.
+pub fn overlaps(new_at: i64, existing_at: i64, status: &str, now: i64) -> bool {
+    let new_start = new_at.max(now);
+    let existing_start = match status {
+        "doing" => existing_at.min(now),
+        "todo" => existing_at.max(now),
+        _ => return false,
+    };
+    (new_start - existing_start).abs() < MAX_RUN_SECS
+}
+
+/// Job names are bounded (128 characters): the kind, a nanosecond stamp
+/// that makes the name unique, a digest of the whole target so that two
+/// long targets never share a name, and the target's start for the log.
+/// What the job does is in its payload, never read back from its name.
+fn job_name(kind: Kind, target: &str, stamp: u128) -> String {
+    /// The host's bound on a job name, in characters.
+    const MAX_CHARS: usize = 128;
+    let mut name = format!(
+        "{} {stamp} {:016x} ",
+        kind.sql_name(),
+        fnv1a(target.as_bytes())
+    );
+    let room = MAX_CHARS.saturating_sub(name.chars().count());
+    if target.chars().count() <= room {
+        name.push_str(target);
+    } else if room > 0 {
+        name.extend(target.chars().take(room - 1));
+        name.push('…');
+    }
+    name
+}
+
+/// FNV-1a, 64 bits: a digest of a target for a job name, not a security one.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 fn post(kind: Kind, req: &Request, params: &Params) -> Result<Response, Error> {
     let op = requested(kind, req, params)?;
+    let now = now_secs();
+    let new_at = epoch_secs(&op.datetime).unwrap_or(now);
     if let Some((job, _)) = operations().into_iter().find(|(job, other)| {
         other.kind == kind
             && other.same_object(&op)
-            && matches!(job.status.as_str(), "todo" | "doing")
+            && overlaps(
+                new_at,
+                epoch_secs(&other.datetime).unwrap_or(now),
+                &job.status,
+                now,
+            )
     }) {
         return Err(Error::new(
             409,
@@ -280,7 +360,7 @@ fn post(kind: Kind, req: &Request, params: &Params) -> Result<Response, Error> {
     }
     let payload = serde_json::to_string(&op)?;
     // Job names are unique per plugin; the payload says what to do.
-    let name = format!("{} {} {}", kind.sql_name(), op.target(), unique_suffix());
+    let name = job_name(kind, &op.target(), unique_suffix());
     let id = jobs::schedule_at(&name, &op.datetime, &payload)?;
     Ok(Response::ok(&json!({ "id": id })))
 }
@@ -476,6 +556,65 @@ mod tests {
         ] {
             assert!(!valid_datetime(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn epoch_seconds_of_datetimes() {
+        for secs in [0, 951_782_400, 1_795_000_000, 4_102_444_800] {
+            assert_eq!(epoch_secs(&format_utc(secs)), Some(secs as i64));
+        }
+        assert_eq!(epoch_secs("2099-01-01T00:00:00Z"), Some(4_070_908_800));
+        assert_eq!(epoch_secs("garbage"), None);
+    }
+
+    #[test]
+    fn only_operations_close_in_time_overlap() {
+        let now = 1_800_000_000;
+        let far = epoch_secs("2099-01-01T00:00:00Z").unwrap();
+        let day = 86_400;
+        // Now against one running, or due now (late), or due within a day.
+        assert!(overlaps(now, now - 3600, "doing", now));
+        assert!(overlaps(now, now - 3600, "todo", now));
+        assert!(overlaps(now - 10, now + 30, "todo", now));
+        assert!(overlaps(now, now + 3600, "todo", now));
+        assert!(!overlaps(now, now + day, "todo", now));
+        // Now against one scheduled far ahead, in either order.
+        assert!(!overlaps(now, far, "todo", now));
+        assert!(!overlaps(far, now, "todo", now));
+        assert!(!overlaps(far, now - 5, "doing", now));
+        // The same schedule twice; schedules an hour, or a week, apart.
+        assert!(overlaps(far, far, "todo", now));
+        assert!(overlaps(far + 3600, far, "todo", now));
+        assert!(!overlaps(far + 7 * day, far, "todo", now));
+        // Ended operations never block.
+        for ended in ["done", "failed", "canceled"] {
+            assert!(!overlaps(now, now, ended, now));
+        }
+    }
+
+    #[test]
+    fn job_names_are_bounded_and_unique_per_target() {
+        let long = format!("db.{}.{}", "s".repeat(63), "t".repeat(63));
+        let name = job_name(Kind::Vacuum, &long, u128::from(u64::MAX));
+        assert!(name.chars().count() <= 128, "{name}");
+        assert!(name.starts_with("VACUUM "), "{name}");
+        let mut other = long.clone();
+        other.push('x');
+        assert_ne!(
+            job_name(Kind::Vacuum, &other, 1),
+            job_name(Kind::Vacuum, &long, 1)
+        );
+        let longest = "é".repeat(63 * 3 + 2);
+        let name = job_name(Kind::Reindex, &longest, u128::MAX);
+        assert!(
+            name.chars().count() <= 128,
+            "{} {name}",
+            name.chars().count()
+        );
+        assert_eq!(
+            job_name(Kind::Analyze, "db.public.city", 7),
+            format!("ANALYZE 7 {:016x} db.public.city", fnv1a(b"db.public.city"))
+        );
     }
 
     #[test]

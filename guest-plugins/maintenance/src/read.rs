@@ -5,6 +5,10 @@
 //! Every name in the path is checked in the catalog first ([`catalog`]),
 //! which answers 404 naming what is missing; names then reach SQL only as
 //! bound parameters. Per-database figures are queried in that database.
+//!
+//! A read never waits on a lock: sizes are not measured for relations
+//! someone locks ACCESS EXCLUSIVE, and an answer that lacks some says so in
+//! an `unavailable` field (see "Locks" in [`read_sql`]).
 
 #[path = "read_sql.rs"]
 mod read_sql;
@@ -25,7 +29,7 @@ pub fn instance(_: &Request, _: &Params) -> Result<Response, Error> {
             continue;
         }
         let datname: String = row.get("datname")?;
-        let schemas = match pg::query(Some(&datname), &read_sql::schemas(), &[]) {
+        let schemas = match query(Some(&datname), &read_sql::schemas(), &[]) {
             Ok(rows) => rows,
             // Dropped, or closed to connections, since it was listed.
             Err(e) if vanished(&e) => continue,
@@ -60,7 +64,7 @@ pub fn instance(_: &Request, _: &Params) -> Result<Response, Error> {
 pub fn database(_: &Request, params: &Params) -> Result<Response, Error> {
     let db = params.get("db");
     catalog::database(db)?;
-    let rows = pg::query(Some(db), &read_sql::schemas(), &[])?;
+    let rows = query(Some(db), &read_sql::schemas(), &[])?;
     let mut schemas = Vec::new();
     for row in rows.iter() {
         if !row.get::<bool>("is_total")? {
@@ -83,27 +87,28 @@ pub fn schema(_: &Request, params: &Params) -> Result<Response, Error> {
     let (db, schema) = (params.get("db"), params.get("schema"));
     catalog::schema(db, schema)?;
     let tables = objects(
-        &pg::query(Some(db), &read_sql::tables(), &[schema.into()])?,
+        &query(Some(db), &read_sql::tables(), &[schema.into()])?,
         read_sql::TABLE_FIELDS,
     )?;
     let indexes = objects(
-        &pg::query(
+        &query(
             Some(db),
             &read_sql::indexes(Scope::Schema),
             &[schema.into()],
         )?,
         read_sql::INDEX_FIELDS,
     )?;
-    let size = pg::query(Some(db), read_sql::SCHEMA_SIZE, &[schema.into()])?;
+    let size = query(Some(db), &read_sql::schema_size(), &[schema.into()])?;
     let size = size
         .first()
         .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?;
-    Ok(Response::ok(&json!({
-        "indexes": indexes,
-        "size": size.get::<String>("size")?,
-        "tables": tables,
-        "total_bytes": size.get::<i64>("total_bytes")?,
-    })))
+    let mut answer = Map::new();
+    answer.insert("indexes".into(), Value::Array(indexes));
+    answer.insert("size".into(), json!(size.get::<String>("size")?));
+    answer.insert("tables".into(), Value::Array(tables));
+    answer.insert("total_bytes".into(), json!(size.get::<i64>("total_bytes")?));
+    add_unavailable(&mut answer, &size)?;
+    Ok(Response::ok(&Value::Object(sorted(answer))))
 }
 
 /// `GET /maintenance/<db>/schema/<schema>/table/<table>`: its figures,
@@ -112,7 +117,7 @@ pub fn table(_: &Request, params: &Params) -> Result<Response, Error> {
     let (db, schema, table) = (params.get("db"), params.get("schema"), params.get("table"));
     catalog::table(db, schema, table)?;
     let names = [schema.into(), table.into()];
-    let rows = pg::query(Some(db), &read_sql::table(), &names)?;
+    let rows = query(Some(db), &read_sql::table(), &names)?;
     let Some(row) = rows.first() else {
         // Dropped since it was checked.
         return Err(Error::not_found(format!(
@@ -121,11 +126,41 @@ pub fn table(_: &Request, params: &Params) -> Result<Response, Error> {
     };
     let mut answer = object(&row, read_sql::TABLE_DETAIL_FIELDS)?;
     let indexes = objects(
-        &pg::query(Some(db), &read_sql::indexes(Scope::Table), &names)?,
+        &query(Some(db), &read_sql::indexes(Scope::Table), &names)?,
         read_sql::INDEX_FIELDS,
     )?;
     answer.insert("indexes".into(), Value::Array(indexes));
     Ok(Response::ok(&Value::Object(sorted(answer))))
+}
+
+/// Runs a query of the read side. Relations locked when it starts are left
+/// out of its measures; one locked while it runs makes it fail at once
+/// (`lock_timeout`, SQLSTATE 55P03) instead of waiting, and it is run once
+/// more, which then sees that lock. Failing again, it is a 503.
+fn query(database: Option<&str>, sql: &str, params: &[pg::Value]) -> Result<pg::Rows, Error> {
+    let lock_timeout = |e: &Error| e.sqlstate.as_deref() == Some("55P03");
+    match pg::query(database, sql, params) {
+        Err(e) if lock_timeout(&e) => match pg::query(database, sql, params) {
+            Err(e) if lock_timeout(&e) => Err(Error {
+                status: 503,
+                message: format!(
+                    "tables were being locked while their sizes were read; try again ({})",
+                    e.message
+                ),
+                sqlstate: e.sqlstate,
+            }),
+            other => other,
+        },
+        other => other,
+    }
+}
+
+/// Adds `unavailable` (why some figures are missing) when the row has one.
+fn add_unavailable(out: &mut Map<String, Value>, row: &Row<'_>) -> Result<(), Error> {
+    if let Some(why) = row.get::<Option<String>>("unavailable")? {
+        out.insert("unavailable".into(), json!(why));
+    }
+    Ok(())
 }
 
 /// A database that went away between listing and querying it: gone
@@ -156,7 +191,10 @@ fn object(row: &Row<'_>, fields: &[(&str, Kind)]) -> Result<Map<String, Value>, 
         };
         out.insert((*name).to_string(), value);
     }
-    Ok(out)
+    if row.value("unavailable").is_ok() {
+        add_unavailable(&mut out, row)?;
+    }
+    Ok(sorted(out))
 }
 
 fn objects(rows: &pg::Rows, fields: &[(&str, Kind)]) -> Result<Vec<Value>, Error> {

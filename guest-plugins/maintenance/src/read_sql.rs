@@ -12,6 +12,18 @@
 //! views), a database's the sums over its schemas but `total_bytes`, which
 //! is `pg_database_size` (it also counts what belongs to no table).
 //!
+//! # Locks
+//!
+//! Measuring a size (`pg_total_relation_size`, `pg_indexes_size`) or
+//! deparsing an index (`pg_get_indexdef`) opens the relation, which waits
+//! on an ACCESS EXCLUSIVE lock someone holds or awaits. So every query
+//! first reads those locks ([`LOCKS`]: `locked`), leaves out the relations
+//! concerned (their sizes and definition are NULL, and `unavailable` says
+//! who holds which lock), and sets a short `lock_timeout` for the rest of
+//! its transaction (`lock_guard`) before it measures anything, should a
+//! lock be taken meanwhile. Everything read from the catalog and the
+//! statistics views takes no such lock.
+//!
 //! # Bloat
 //!
 //! Bloat is *estimated* from the catalog and the planner's statistics,
@@ -87,6 +99,7 @@ fn figures(scope: Scope) -> String {
          -- MAXALIGN: 8 on 64-bit builds, 4 on 32-bit ones
          CASE WHEN version() ~ 'mingw32|64-bit|x86_64|ppc64|ia64|amd64' THEN 8 ELSE 4 END AS ma
 ),
+{LOCKS}
 tbl AS (
   SELECT c.oid, c.relnamespace AS nspid, n.nspname, c.relname, c.relkind,
          c.reltuples::float8 AS reltuples, c.relpages::float8 AS relpages,
@@ -95,7 +108,14 @@ tbl AS (
          c.reltoastrelid,
          coalesce((SELECT o.option_value::int4
                      FROM pg_catalog.pg_options_to_table(c.reloptions) AS o
-                    WHERE o.option_name = 'fillfactor'), 100) AS fillfactor
+                    WHERE o.option_name = 'fillfactor'), 100) AS fillfactor,
+         -- Measuring its sizes opens the table, its TOAST table and all
+         -- their indexes.
+         (SELECT string_agg(lk.why, '; ' ORDER BY lk.why)
+            FROM locked AS lk
+           WHERE lk.oid IN (c.oid, c.reltoastrelid)
+              OR lk.oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index AS i
+                             WHERE i.indrelid IN (c.oid, c.reltoastrelid))) AS unavailable
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
     LEFT JOIN pg_catalog.pg_class AS toast ON toast.oid = c.reltoastrelid
@@ -152,6 +172,9 @@ tbl_bloat AS (
 ),
 idx AS (
   SELECT ci.oid, t.oid AS tbloid, t.nspname, t.relname AS tblname, ci.relname AS idxname,
+         -- Its size opens the index; its definition (pg_get_indexdef), the table.
+         (SELECT string_agg(lk.why, '; ' ORDER BY lk.why)
+            FROM locked AS lk WHERE lk.oid IN (ci.oid, t.oid)) AS unavailable,
          ci.relkind, ci.reltuples::float8 AS reltuples, ci.relpages::float8 AS relpages,
          ci.reltablespace, i.indnatts, i.indkey, i.indisunique, am.amname,
          coalesce((SELECT o.option_value::int4
@@ -222,8 +245,9 @@ idx_bloat AS (
 ),
 idx_fig AS (
   SELECT x.oid, x.tbloid, x.nspname, x.tblname, x.idxname, x.reltablespace, x.indnatts,
-         x.indisunique, x.amname,
-         coalesce(pg_catalog.pg_total_relation_size(x.oid), 0) AS total_bytes,
+         x.indisunique, x.amname, x.unavailable,
+         CASE WHEN x.unavailable IS NULL AND (SELECT ok FROM lock_guard)
+              THEN coalesce(pg_catalog.pg_total_relation_size(x.oid), 0) END AS total_bytes,
          b.bloat_bytes::int8 AS bloat_bytes
     FROM idx AS x
     LEFT JOIN idx_bloat AS b ON b.oid = x.oid
@@ -236,10 +260,14 @@ idx_per_tbl AS (
 tbl_fig AS (
   SELECT s.*, s.total_bytes - s.index_bytes - s.toast_bytes AS table_bytes
     FROM (
-      SELECT t.oid, t.nspid, t.nspname, t.relname, t.reltuples, t.fillfactor,
-             coalesce(pg_catalog.pg_total_relation_size(t.oid), 0) AS total_bytes,
-             coalesce(pg_catalog.pg_indexes_size(t.oid), 0) AS index_bytes,
-             coalesce(pg_catalog.pg_total_relation_size(nullif(t.reltoastrelid, 0)), 0) AS toast_bytes,
+      SELECT t.oid, t.nspid, t.nspname, t.relname, t.reltuples, t.fillfactor, t.unavailable,
+             CASE WHEN t.unavailable IS NULL AND (SELECT ok FROM lock_guard)
+                  THEN coalesce(pg_catalog.pg_total_relation_size(t.oid), 0) END AS total_bytes,
+             CASE WHEN t.unavailable IS NULL AND (SELECT ok FROM lock_guard)
+                  THEN coalesce(pg_catalog.pg_indexes_size(t.oid), 0) END AS index_bytes,
+             CASE WHEN t.unavailable IS NULL AND (SELECT ok FROM lock_guard)
+                  THEN coalesce(pg_catalog.pg_total_relation_size(nullif(t.reltoastrelid, 0)), 0)
+             END AS toast_bytes,
              b.bloat_bytes::int8 AS bloat_bytes,
              coalesce(ip.n_indexes, 0)::int8 AS n_indexes,
              coalesce(ip.index_bloat_bytes, 0)::int8 AS index_bloat_bytes
@@ -249,9 +277,33 @@ tbl_fig AS (
     ) AS s
 )
 "#,
-        filter = scope.filter()
+        filter = scope.filter(),
+        LOCKS = LOCKS,
     )
 }
+
+/// The common table expressions that keep the size functions from waiting
+/// on a lock (see "Locks" in the module's documentation): `locked`, the
+/// relations of this database someone holds or awaits an ACCESS EXCLUSIVE
+/// lock on, with why, and `lock_guard`, which sets a short `lock_timeout`
+/// for the rest of the statement (its transaction) before the first size
+/// is measured.
+const LOCKS: &str = "locked AS MATERIALIZED (
+  SELECT l.relation AS oid,
+         string_agg(pg_catalog.format('pid %s %s an ACCESS EXCLUSIVE lock on %s',
+                                      l.pid,
+                                      CASE WHEN l.granted THEN 'holds' ELSE 'waits for' END,
+                                      l.relation::regclass),
+                    ', ' ORDER BY l.pid) AS why
+    FROM pg_catalog.pg_locks AS l
+   WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+     AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d
+                        WHERE d.datname = pg_catalog.current_database())
+   GROUP BY l.relation
+),
+lock_guard AS MATERIALIZED (
+  SELECT pg_catalog.set_config('lock_timeout', '500ms', true) IS NOT NULL AS ok
+),";
 
 /// `GET /maintenance`, in the default database: every database but
 /// templates, its size, whether it accepts connections, and the instance's
@@ -298,7 +350,8 @@ SELECT g.*,
            coalesce(sum(f.index_bytes), 0)::int8 AS indexes_bytes,
            coalesce(sum(f.toast_bytes), 0)::int8 AS toast_bytes,
            coalesce(sum(f.bloat_bytes), 0)::int8 AS tables_bloat_bytes,
-           coalesce(sum(f.index_bloat_bytes), 0)::int8 AS indexes_bloat_bytes
+           coalesce(sum(f.index_bloat_bytes), 0)::int8 AS indexes_bloat_bytes,
+           {UNAVAILABLE_SUM} AS unavailable
       FROM pg_catalog.pg_namespace AS n
       LEFT JOIN tbl_fig AS f ON f.nspid = n.oid
      WHERE n.nspname !~ '^pg_(toast|temp_)'
@@ -306,9 +359,19 @@ SELECT g.*,
   ) AS g
  CROSS JOIN (SELECT pg_catalog.pg_database_size(pg_catalog.current_database()) AS bytes) AS db
  ORDER BY g.is_total, g.name",
-        figures(Scope::Database)
+        figures(Scope::Database),
+        UNAVAILABLE_SUM = UNAVAILABLE_SUM,
     )
 }
+
+/// Over the rows of `tbl_fig AS f`: which tables' sizes the sums leave out
+/// and why, or NULL when none.
+const UNAVAILABLE_SUM: &str = "CASE WHEN count(f.unavailable) > 0
+           THEN 'sizes of ' || count(f.unavailable) || ' table(s) not counted: '
+                || string_agg(pg_catalog.format('%I.%I (%s)', f.nspname, f.relname, f.unavailable),
+                              '; ' ORDER BY f.nspname, f.relname)
+                   FILTER (WHERE f.unavailable IS NOT NULL)
+           END";
 
 /// A schema's entry in `GET /maintenance/<db>`.
 pub const SCHEMA_FIELDS: &[(&str, Kind)] = &[
@@ -347,15 +410,21 @@ pub const DATABASE_FIELDS: &[(&str, Kind)] = &[
     ("toast_size", Text),
 ];
 
-/// The size of schema `$1`: the sum over its tables.
-pub const SCHEMA_SIZE: &str = "
-SELECT s.bytes AS total_bytes, pg_catalog.pg_size_pretty(s.bytes) AS size
+/// The size of schema `$1`: the sum over its tables, but those whose sizes
+/// cannot be measured without waiting on a lock (named in `unavailable`).
+pub fn schema_size() -> String {
+    format!(
+        "{}
+SELECT s.bytes AS total_bytes, pg_catalog.pg_size_pretty(s.bytes) AS size, s.unavailable
   FROM (
-    SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::int8 AS bytes
-      FROM pg_catalog.pg_class AS c
-      JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-     WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname = $1
-  ) AS s";
+    SELECT coalesce(sum(f.total_bytes), 0)::int8 AS bytes,
+           {UNAVAILABLE_SUM} AS unavailable
+      FROM tbl_fig AS f
+  ) AS s",
+        figures(Scope::Schema),
+        UNAVAILABLE_SUM = UNAVAILABLE_SUM,
+    )
+}
 
 /// The tables of schema `$1`, by name.
 pub fn tables() -> String {
@@ -369,7 +438,8 @@ SELECT f.relname::text AS name,
        f.n_indexes,
        f.bloat_bytes, pg_catalog.pg_size_pretty(f.bloat_bytes) AS bloat_size,
        f.index_bloat_bytes, pg_catalog.pg_size_pretty(f.index_bloat_bytes) AS index_bloat_size,
-       f.reltuples AS row_estimate
+       f.reltuples AS row_estimate,
+       f.unavailable
   FROM tbl_fig AS f
  ORDER BY f.relname",
         figures(Scope::Schema)
@@ -409,12 +479,14 @@ SELECT f.tblname::text AS tablename,
        st.idx_tup_read AS idx_tup_read,
        st.idx_tup_fetch AS idx_tup_fetch,
        f.indisunique AS indisunique,
-       pg_catalog.pg_get_indexdef(f.oid) AS def,
+       CASE WHEN f.unavailable IS NULL AND (SELECT ok FROM lock_guard)
+            THEN pg_catalog.pg_get_indexdef(f.oid) END AS def,
        f.total_bytes AS total_bytes,
        pg_catalog.pg_size_pretty(f.total_bytes) AS total_size,
        f.amname::text AS type,
        f.bloat_bytes AS bloat_bytes,
-       pg_catalog.pg_size_pretty(f.bloat_bytes) AS bloat_size
+       pg_catalog.pg_size_pretty(f.bloat_bytes) AS bloat_size,
+       f.unavailable
   FROM idx_fig AS f
   LEFT JOIN pg_catalog.pg_stat_all_indexes AS st ON st.indexrelid = f.oid
   LEFT JOIN pg_catalog.pg_tablespace AS ts ON ts.oid = f.reltablespace
@@ -477,7 +549,8 @@ SELECT f.relname::text AS name,
        st.vacuum_count AS vacuum_count,
        st.autovacuum_count AS autovacuum_count,
        st.analyze_count AS analyze_count,
-       st.autoanalyze_count AS autoanalyze_count
+       st.autoanalyze_count AS autoanalyze_count,
+       f.unavailable
   FROM tbl_fig AS f
   LEFT JOIN pg_catalog.pg_stat_all_tables AS st ON st.relid = f.oid",
         figures(Scope::Table)
@@ -582,7 +655,29 @@ mod tests {
         let schema = figures(Scope::Schema);
         assert!(schema.contains("n.nspname = $1") && !schema.contains("$2"));
         assert!(figures(Scope::Table).contains("c.relname = $2"));
-        assert!(SCHEMA_SIZE.contains("n.nspname = $1"));
+        assert!(schema_size().contains("n.nspname = $1"));
+    }
+
+    #[test]
+    fn every_answer_says_what_is_unavailable() {
+        for sql in [
+            schemas(),
+            tables(),
+            indexes(Scope::Table),
+            table(),
+            schema_size(),
+        ] {
+            assert!(selects(&sql, "unavailable"), "{sql}");
+            // Sizes are measured only where no lock stands in the way.
+            let measured = sql.matches("pg_catalog.pg_total_relation_size(").count()
+                + sql.matches("pg_catalog.pg_indexes_size(").count()
+                + sql.matches("pg_catalog.pg_get_indexdef(").count();
+            assert_eq!(
+                measured,
+                sql.matches("(SELECT ok FROM lock_guard)").count(),
+                "{sql}"
+            );
+        }
     }
 
     /// `cargo test -p maintenance --lib -- --ignored --nocapture print_sql`
@@ -593,5 +688,6 @@ mod tests {
         println!("{};\n", tables());
         println!("{};\n", indexes(Scope::Table));
         println!("{};\n", table());
+        println!("{};\n", schema_size());
     }
 }

@@ -21,9 +21,24 @@ fn refuses_value(sqlstate: Option<&str>) -> bool {
     matches!(sqlstate, Some("22023" | "22P02" | "42704" | "22003"))
 }
 
+/// A setting `ALTER SYSTEM` may not change at all (`data_directory`,
+/// `config_file`...: 55P02 "parameter cannot be changed"): also the
+/// client's mistake, a 406 with PostgreSQL's message.
+fn refuses_setting(sqlstate: Option<&str>) -> bool {
+    sqlstate == Some("55P02")
+}
+
 fn naming(name: &str, e: Error) -> Error {
     if refuses_value(e.sqlstate.as_deref()) {
-        Error::not_acceptable(format!("{name}: invalid setting: {}", e.message))
+        Error {
+            sqlstate: e.sqlstate,
+            ..Error::not_acceptable(format!("{name}: invalid setting: {}", e.message))
+        }
+    } else if refuses_setting(e.sqlstate.as_deref()) {
+        Error {
+            sqlstate: e.sqlstate,
+            ..Error::not_acceptable(format!("{name}: {}", e.message))
+        }
     } else {
         Error {
             message: format!("{name}: {}", e.message),
@@ -84,7 +99,7 @@ fn statement(name: &str, literals: Option<&[String]>) -> String {
 
 /// What `postgresql.auto.conf` holds now for these settings (None: not in
 /// it), or None when the agent may not read it.
-fn auto_conf(names: &[String]) -> Option<Vec<(String, Option<String>)>> {
+pub fn auto_conf(names: &[String]) -> Option<Vec<(String, Option<String>)>> {
     let rows = pg::query(
         None,
         "SELECT n AS name,
@@ -138,23 +153,71 @@ fn undo(written: &[Planned<'_>], before: Option<&[(String, Option<String>)]>) {
             .iter()
             .find(|(n, _)| n == name)
             .and_then(|(_, v)| v.as_deref());
+        // The reasons quote values: none for a setting that may hold a secret.
+        let why = |reason: &str| {
+            if value::may_hold_secret(name) {
+                "(reason withheld: the value may hold a secret)".to_string()
+            } else {
+                reason.to_string()
+            }
+        };
         let sql = match previous.map(|raw| value::literals(name, raw)) {
             None => statement(name, None),
             Some(Ok(literals)) => statement(name, Some(&literals)),
-            Some(Err(why)) => {
-                log::error(&format!("cannot put back {name}: {why}"));
+            Some(Err(reason)) => {
+                log::error(&format!("cannot put back {name}: {}", why(&reason)));
                 continue;
             }
         };
         if let Err(e) = pg::execute(None, &sql, &[]) {
-            log::error(&format!("cannot put back {name}: {}", e.message));
+            log::error(&format!("cannot put back {name}: {}", why(&e.message)));
         }
     }
 }
 
-pub fn reload() -> Result<(), Error> {
+/// How long [`reload_and_wait`] waits for the reload to be applied.
+const RELOAD_WAIT_SECS: f64 = 2.0;
+
+/// Asks PostgreSQL to reload its configuration and waits, at most
+/// [`RELOAD_WAIT_SECS`], until it has: `pg_reload_conf()` only signals the
+/// postmaster, which re-reads the files and then signals every backend, so
+/// a client reading `pg_settings` right after could still see the old
+/// state. A backend re-reads the files before running its next statement
+/// once signalled, and `pg_conf_load_time()` then tells when it did: the
+/// reload is applied once a statement sees a load time after the moment
+/// just before the signal. Answers whether it was seen in time.
+pub fn reload_and_wait() -> Result<bool, Error> {
+    let before = pg::query(
+        None,
+        "SELECT extract(epoch FROM clock_timestamp())::float8 AS t0",
+        &[],
+    )?;
+    let t0: f64 = before
+        .first()
+        .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?
+        .get("t0")?;
     pg::query(None, "SELECT pg_reload_conf()", &[])?;
-    Ok(())
+    loop {
+        let rows = pg::query(
+            None,
+            "SELECT extract(epoch FROM pg_conf_load_time())::float8 >= $1 AS applied,
+                    extract(epoch FROM clock_timestamp())::float8 - $1 AS waited",
+            &[t0.into()],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?;
+        if row.get::<bool>("applied")? {
+            return Ok(true);
+        }
+        if row.get::<f64>("waited")? > RELOAD_WAIT_SECS {
+            log::warn(&format!(
+                "PostgreSQL had not applied the configuration reload after {RELOAD_WAIT_SECS} s; answering anyway"
+            ));
+            return Ok(false);
+        }
+        pg::execute(None, "SELECT pg_sleep(0.01)", &[])?;
+    }
 }
 
 #[cfg(test)]

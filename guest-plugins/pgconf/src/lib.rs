@@ -3,13 +3,16 @@
 //!
 //! - `GET /pgconf/configuration[?filter=TEXT]`: settings by category;
 //! - `GET /pgconf/configuration/categories`;
-//! - `GET /pgconf/configuration/category/NAME` (percent-encoded; 404 when unknown);
+//! - `GET /pgconf/configuration/category/NAME` (percent-encoded, `+` for a
+//!   space as temBoard's UI sends it; 404 when unknown);
 //! - `GET /pgconf/configuration/status`: settings waiting for a restart;
 //! - `POST /pgconf/configuration`: `{"settings": [{"name", "setting"}]}`.
 //!
 //! A change is all or nothing: every item is checked ([`value`]) before
 //! the first is written, and should PostgreSQL still refuse one, those
-//! already written are put back ([`apply`]).
+//! already written are put back ([`apply`]). Only items whose value differs
+//! from the current one are written and reported, unless forced; the answer
+//! comes once PostgreSQL has applied the reload.
 
 mod apply;
 mod catalog;
@@ -57,8 +60,18 @@ fn categories(_: &Request, _: &Params) -> Result<Response, Error> {
     ))
 }
 
+/// NAME is percent-decoded by the router; a `+` is then a space, as in the
+/// form encoding temBoard's UI uses (`Resource+Usage+%2F+Memory`): no
+/// category name holds a `+`. A NUL cannot be in a category: 404.
 fn category(_: &Request, params: &Params) -> Result<Response, Error> {
-    let name = params.get("name");
+    let name = params.get("name").replace('+', " ");
+    if name.contains('\0') {
+        return Err(Error::not_found(format!(
+            "category \"{}\" not found",
+            name.replace('\0', "\\0")
+        )));
+    }
+    let name = name.as_str();
     let settings = catalog::settings(Filter::Category(name))?;
     if settings.is_empty() {
         return Err(Error::not_found(format!("category \"{name}\" not found")));
@@ -79,10 +92,24 @@ fn status(_: &Request, _: &Params) -> Result<Response, Error> {
 struct Requested {
     name: String,
     setting: String,
+    /// Write it even when it holds the current value.
+    force: bool,
+}
+
+/// temBoard's `"force": "true"` (a JSON `true` too); absent is false.
+fn force_flag(value: Option<&Json>) -> Result<bool, Error> {
+    match value {
+        None | Some(Json::Null) | Some(Json::Bool(false)) => Ok(false),
+        Some(Json::Bool(true)) => Ok(true),
+        Some(Json::String(text)) if text.eq_ignore_ascii_case("true") => Ok(true),
+        Some(Json::String(text)) if text.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(Error::malformed("force")),
+    }
 }
 
 /// The items of `{"settings": [{"name", "setting"}, ...]}`: invalid JSON is
-/// 400; a body of another shape is 406 naming what is wrong.
+/// 400; a body of another shape is 406 naming what is wrong. `force` may be
+/// given for the whole body or per item (temBoard's UI sends it per item).
 fn requested(req: &Request) -> Result<Vec<Requested>, Error> {
     let body: Json = req.json()?;
     let items = body
@@ -95,6 +122,7 @@ fn requested(req: &Request) -> Result<Vec<Requested>, Error> {
             "at most {MAX_BATCH} settings can be changed at once"
         )));
     }
+    let force_all = force_flag(body.get("force"))?;
     let mut out: Vec<Requested> = Vec::with_capacity(items.len());
     for item in items {
         let name = item
@@ -112,13 +140,18 @@ fn requested(req: &Request) -> Result<Vec<Requested>, Error> {
                 )));
             }
         };
+        let force = force_all || force_flag(item.get("force"))?;
         let name = name.to_ascii_lowercase();
         if out.iter().any(|r| r.name == name) {
             return Err(Error::not_acceptable(format!(
                 "{name}: listed more than once"
             )));
         }
-        out.push(Requested { name, setting });
+        out.push(Requested {
+            name,
+            setting,
+            force,
+        });
     }
     Ok(out)
 }
@@ -128,7 +161,8 @@ fn change(req: &Request, _: &Params) -> Result<Response, Error> {
     let names = requested.iter().map(|r| r.name.clone()).collect();
     let current = catalog::settings(Filter::Named(names))?;
 
-    let mut planned = Vec::with_capacity(requested.len());
+    // Every item is checked, changed or not, before anything is written.
+    let mut checked = Vec::with_capacity(requested.len());
     for item in &requested {
         let setting = current
             .iter()
@@ -137,39 +171,72 @@ fn change(req: &Request, _: &Params) -> Result<Response, Error> {
         let change = value::check(setting, &item.setting).map_err(|why| {
             Error::not_acceptable(format!("{}: invalid setting: {why}", item.name))
         })?;
-        planned.push(apply::Planned { setting, change });
+        let same = value::same_as_current(setting, &change);
+        checked.push((item, apply::Planned { setting, change }, same));
     }
+    // A reset changes nothing when postgresql.auto.conf does not hold the
+    // setting; when the agent may not read it, the reset is written.
+    let resets: Vec<String> = checked
+        .iter()
+        .filter(|(item, p, _)| !item.force && p.change == value::Change::Reset)
+        .map(|(_, p, _)| p.setting.name.clone())
+        .collect();
+    let in_auto_conf = if resets.is_empty() {
+        None
+    } else {
+        apply::auto_conf(&resets)
+    };
+    let planned: Vec<(apply::Planned<'_>, bool)> = checked
+        .into_iter()
+        .filter(|(item, p, same)| {
+            if item.force {
+                return true;
+            }
+            match (&p.change, &in_auto_conf) {
+                (value::Change::Reset, Some(files)) => files
+                    .iter()
+                    .any(|(name, value)| *name == p.setting.name && value.is_some()),
+                (value::Change::Reset, None) => true,
+                _ => !same,
+            }
+        })
+        .map(|(_, p, same)| (p, same))
+        .collect();
+    if planned.is_empty() {
+        return Ok(Response::ok(&json!({ "settings": [] })));
+    }
+    let (planned, same): (Vec<apply::Planned<'_>>, Vec<bool>) = planned.into_iter().unzip();
     apply::precheck(&planned)?;
     apply::write_all(&planned)?;
 
     let mut results = Vec::with_capacity(planned.len());
-    for p in &planned {
+    for (p, same) in planned.iter().zip(same) {
+        let name = &p.setting.name;
         let previous = p.setting.setting_raw.clone().unwrap_or_default();
+        let shown_previous = value::shown_safely(name, &previous);
         let (shown, message) = match &p.change {
             value::Change::Reset => (
                 Json::Null,
-                format!(
-                    "Setting '{}' reset: '{previous}' -> default",
-                    p.setting.name
-                ),
+                format!("Setting '{name}' reset: '{shown_previous}' -> default"),
             ),
             value::Change::Set { shown, .. } => (
                 json!(shown),
                 format!(
-                    "Setting '{}' changed: '{previous}' -> '{shown}'",
-                    p.setting.name
+                    "Setting '{name}' changed: '{shown_previous}' -> '{}'",
+                    value::shown_safely(name, shown)
                 ),
             ),
         };
         notifications::notify(&message);
         results.push(json!({
-            "name": p.setting.name,
+            "name": name,
             "setting": shown,
             "previous_setting": previous,
-            "restart": matches!(p.setting.context.as_str(), "postmaster" | "internal"),
+            // Written but equal to the running value (forced): nothing to restart for.
+            "restart": !same && matches!(p.setting.context.as_str(), "postmaster" | "internal"),
         }));
     }
-    apply::reload()?;
+    apply::reload_and_wait()?;
     notifications::notify("PostgreSQL reload");
     Ok(Response::ok(&json!({ "settings": results })))
 }

@@ -84,6 +84,65 @@ pub fn literals(name: &str, value: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// Whether writing `change` would leave the setting's current value (its
+/// `setting` in `pg_settings`) as it is, comparing normalised values: an
+/// integer or real in the setting's unit (`4MB` is `4096` kB), a boolean
+/// as on/off, an enum case-insensitively, a list item by item. A real is
+/// compared to the 6 significant digits `pg_settings` shows. A reset is
+/// never judged here (its effect depends on the configuration files), nor
+/// a setting whose current value the agent may not read.
+pub fn same_as_current(setting: &Setting, change: &Change) -> bool {
+    let (Change::Set { shown, .. }, Some(current)) = (change, setting.setting.as_deref()) else {
+        return false;
+    };
+    match setting.vartype.as_str() {
+        "bool" => boolean(shown).ok() == boolean(current).ok(),
+        "integer" => {
+            let wanted = number(shown, setting.unit.as_deref()).map(f64::round);
+            matches!((wanted, current.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+        }
+        "real" => {
+            let wanted = number(shown, setting.unit.as_deref());
+            matches!((wanted, current.trim().parse::<f64>()),
+                (Ok(a), Ok(b)) if (a - b).abs() <= 5e-6 * a.abs().max(b.abs()))
+        }
+        "enum" => shown.eq_ignore_ascii_case(current),
+        _ if LIST_SETTINGS.contains(&setting.name.as_str()) => {
+            match (list_items(shown), list_items(current)) {
+                (Ok(a), Ok(b)) => a == b,
+                // An empty list shows as "".
+                (Err(_), Err(_)) => shown.trim() == current.trim(),
+                _ => false,
+            }
+        }
+        _ => shown == current,
+    }
+}
+
+/// Names of settings whose value may hold a secret: a password inside a
+/// connection string (`primary_conninfo`), a command that may carry one
+/// (`ssl_passphrase_command`, `archive_command`, `restore_command`, ...), or
+/// an extension's `*.password`, `*_secret`, `*.api_key`... Their values are
+/// never written to notifications or to the log.
+pub fn may_hold_secret(name: &str) -> bool {
+    const FRAGMENTS: [&str; 5] = ["password", "passphrase", "secret", "conninfo", "token"];
+    let name = name.to_ascii_lowercase();
+    FRAGMENTS.iter().any(|f| name.contains(f))
+        || name.ends_with("_command")
+        || name
+            .split(['.', '_'])
+            .any(|word| word == "key" || word == "dsn")
+}
+
+/// `value` as notifications and log lines may show it.
+pub fn shown_safely<'a>(name: &str, value: &'a str) -> &'a str {
+    if may_hold_secret(name) {
+        "********"
+    } else {
+        value
+    }
+}
+
 fn boolean(value: &str) -> Result<&'static str, String> {
     let lower = value.trim().to_ascii_lowercase();
     match lower.as_str() {
@@ -387,6 +446,108 @@ mod tests {
         assert_eq!(literals(r#""a,""b", c"#), [r#"a,"b"#, "c"]);
         assert!(check(&spl, "a,,b").is_err());
         assert!(check(&spl, r#""open"#).is_err());
+    }
+
+    fn with_current(mut s: Setting, current: &str) -> Setting {
+        s.setting = Some(current.into());
+        s
+    }
+
+    fn same(s: &Setting, value: &str) -> bool {
+        same_as_current(s, &check(s, value).unwrap())
+    }
+
+    #[test]
+    fn unchanged_values_are_recognised_in_any_spelling() {
+        let shared_buffers = with_current(
+            setting("shared_buffers", "integer", Some("8kB"), "16", "1073741823"),
+            "16384",
+        );
+        assert!(same(&shared_buffers, "128MB"));
+        assert!(same(&shared_buffers, "16384"));
+        assert!(same(&shared_buffers, " 131072kB"));
+        assert!(!same(&shared_buffers, "256MB"));
+        let timeout = with_current(
+            setting(
+                "statement_timeout",
+                "integer",
+                Some("ms"),
+                "0",
+                "2147483647",
+            ),
+            "0",
+        );
+        assert!(same(&timeout, "0"));
+        assert!(!same(&timeout, "1s"));
+        let naptime = with_current(
+            setting("autovacuum_naptime", "integer", Some("s"), "1", "2147483"),
+            "60",
+        );
+        assert!(same(&naptime, "1min"));
+        assert!(same(&naptime, "60000ms"));
+        let b = with_current(setting("autovacuum", "bool", None, "", ""), "on");
+        assert!(same(&b, "on") && same(&b, "TRUE") && same(&b, "1"));
+        assert!(!same(&b, "off"));
+        let mut e = with_current(setting("wal_level", "enum", None, "", ""), "replica");
+        e.enumvals = Some(vec!["minimal".into(), "replica".into(), "logical".into()]);
+        assert!(same(&e, "Replica"));
+        assert!(!same(&e, "logical"));
+        let real = with_current(
+            setting("checkpoint_completion_target", "real", None, "0", "1"),
+            "0.9",
+        );
+        assert!(same(&real, "0.9") && same(&real, "0.90"));
+        assert!(!same(&real, "0.8"));
+        // pg_settings shows reals with 6 significant digits.
+        let tiny = with_current(setting("x", "real", None, "0", "1"), "0.123457");
+        assert!(same(&tiny, "0.123456789"));
+        let path = with_current(
+            setting("search_path", "string", None, "", ""),
+            "\"$user\", public",
+        );
+        assert!(same(&path, "\"$user\",public"));
+        assert!(!same(&path, "public"));
+        let s = with_current(setting("application_name", "string", None, "", ""), "psql");
+        assert!(same(&s, "psql"));
+        assert!(!same(&s, "Psql"));
+        // A reset, or a value the agent may not read, is never "the same".
+        assert!(!same_as_current(&s, &Change::Reset));
+        let hidden = setting("application_name", "string", None, "", "");
+        assert!(!same(&hidden, "psql"));
+    }
+
+    #[test]
+    fn secrets_are_recognised_by_name() {
+        for secret in [
+            "primary_conninfo",
+            "ssl_passphrase_command",
+            "archive_command",
+            "restore_command",
+            "archive_cleanup_command",
+            "recovery_end_command",
+            "myext.password",
+            "myext.admin_password",
+            "myext.api_key",
+            "myext.client_secret",
+            "myext.token",
+            "myext.dsn",
+            // Not a secret, but "anything with password in its name".
+            "password_encryption",
+        ] {
+            assert!(may_hold_secret(secret), "{secret}");
+            assert_eq!(shown_safely(secret, "x"), "********");
+        }
+        for plain in [
+            "work_mem",
+            "shared_buffers",
+            "log_line_prefix",
+            "primary_slot_name",
+            "tcp_keepalives_idle",
+            "ssl_cert_file",
+        ] {
+            assert!(!may_hold_secret(plain), "{plain}");
+        }
+        assert_eq!(shown_safely("work_mem", "4MB"), "4MB");
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! `dbname` (`[plugin.statements.settings]`), else the agent's configured
 //! database. Field names are the reference's, without the stray trailing
 //! spaces two of them have there (`"datname "`, `"temp_blks_read "`): a
-//! client looking them up by their intended names finds them.
+//! client looking them up by their intended names finds them. After them
+//! come the view's own columns not already served under that name (on
+//! PostgreSQL 13+ `total_exec_time`, `plans`, `total_plan_time`, ...,
+//! `wal_records`, `wal_fpi`, `wal_bytes`, `toplevel`...), in the view's
+//! order.
 
 mod sql;
 
@@ -48,12 +52,13 @@ fn statements(req: &Request, _: &Params) -> Result<Response, Error> {
     }
     let version: i64 = setup.get("version")?;
     let snapshot: String = setup.get("snapshot")?;
+    let view_columns: Vec<String> = setup.get("view_columns")?;
 
     let rows = pg::query(database, &sql::statements(version), &[limit.into()])
         .map_err(not_preloaded_or)?;
     let data: Vec<Value> = rows
         .iter()
-        .map(|row| entry(&row))
+        .map(|row| entry(&row, &view_columns))
         .collect::<Result<_, _>>()?;
     Ok(Response::ok(
         &json!({ "snapshot_datetime": snapshot, "data": data }),
@@ -76,9 +81,10 @@ fn not_preloaded_or(error: Error) -> Error {
     if refused { not_preloaded() } else { error }
 }
 
-/// One statement with the reference's fields in its order: integers stay
-/// integers, times (milliseconds) are numbers.
-fn entry(row: &Row<'_>) -> Result<Value, Error> {
+/// One statement with the reference's fields in its order (integers stay
+/// integers, times in milliseconds are numbers), then the view's other
+/// columns in its order.
+fn entry(row: &Row<'_>, view_columns: &[String]) -> Result<Value, Error> {
     let mut out = Map::new();
     for (name, kind) in sql::FIELDS {
         let value = match kind {
@@ -88,7 +94,27 @@ fn entry(row: &Row<'_>) -> Result<Value, Error> {
         };
         out.insert((*name).to_string(), value);
     }
+    let own: Option<String> = row.get("view_columns")?;
+    let own: Map<String, Value> = own
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    add_view_columns(&mut out, own, view_columns);
     Ok(Value::Object(out))
+}
+
+/// Adds the columns of `own` (the view's row) that `out` does not hold
+/// yet: first in the view's column order, then any the order misses.
+fn add_view_columns(out: &mut Map<String, Value>, mut own: Map<String, Value>, order: &[String]) {
+    for name in order {
+        if let Some(value) = own.remove(name)
+            && !out.contains_key(name)
+        {
+            out.insert(name.clone(), value);
+        }
+    }
+    for (name, value) in own {
+        out.entry(name).or_insert(value);
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +164,38 @@ mod tests {
         assert_eq!(not_preloaded_or(refusal), not_preloaded());
         let other = Error::internal("division by zero");
         assert_eq!(not_preloaded_or(other.clone()), other);
+    }
+
+    #[test]
+    fn view_columns_follow_the_reference_fields() {
+        let mut out = Map::new();
+        out.insert("calls".into(), json!(3));
+        out.insert("total_time".into(), json!(1.5));
+        let own = json!({
+            "calls": 3, "wal_bytes": 100, "plans": 2,
+            "total_exec_time": 1.5, "toplevel": true, "extra": "x"
+        });
+        let order: Vec<String> = ["calls", "plans", "total_exec_time", "toplevel", "wal_bytes"]
+            .map(String::from)
+            .to_vec();
+        let Value::Object(own) = own else {
+            unreachable!()
+        };
+        add_view_columns(&mut out, own, &order);
+        let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "calls",
+                "total_time",
+                "plans",
+                "total_exec_time",
+                "toplevel",
+                "wal_bytes",
+                "extra"
+            ]
+        );
+        assert_eq!(out["toplevel"], json!(true));
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! The queries, by server version: PostgreSQL 13 renamed the timing columns
 //! (`total_exec_time`, ...) and 17 renamed the block I/O times
 //! (`shared_blk_read_time`, ...); both are mapped back to the reference's names.
+//!
+//! Every column of the view is also served under its own name (`plans`,
+//! `total_plan_time`, `wal_bytes`, `toplevel`, ...), whatever the
+//! extension's version has: the row as JSON (`view_columns`, without the
+//! query text, already served) and the view's column names in order
+//! (`SETUP`'s `view_columns`).
 
 /// Whether the extension is usable, in which database, and the server version.
 pub const SETUP: &str = "
@@ -8,7 +14,12 @@ SELECT current_setting('shared_preload_libraries') AS preload_libraries,
        EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS installed,
        current_database()::text AS database,
        current_setting('server_version_num')::int8 AS version,
-       now()::text AS snapshot";
+       now()::text AS snapshot,
+       ARRAY(SELECT a.attname::text
+               FROM pg_attribute a
+              WHERE a.attrelid = to_regclass('pg_stat_statements')
+                AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum) AS view_columns";
 
 /// Whether a `shared_preload_libraries` value lists pg_stat_statements.
 ///
@@ -98,7 +109,8 @@ pub fn statements(version: i64) -> String {
        s.temp_blks_read::int8 AS temp_blks_read,
        s.temp_blks_written::int8 AS temp_blks_written,
        s.{read_time}::float8 AS blk_read_time,
-       s.{write_time}::float8 AS blk_write_time
+       s.{write_time}::float8 AS blk_write_time,
+       to_jsonb(s) - 'query' AS view_columns
   FROM pg_stat_statements s
   LEFT JOIN pg_roles r ON r.oid = s.userid
   LEFT JOIN pg_database d ON d.oid = s.dbid

@@ -1,7 +1,9 @@
 //! CPU and memory shares from /proc, measured over an interval the way
-//! `top` and temBoard do, not since boot.
+//! `top` and temBoard do, not since boot; and the machine's fixed facts
+//! (CPU models, distribution), read once.
 
-use crate::runtime::bindings::dbagent::api::system::{CpuShares, MemoryShares};
+use crate::runtime::bindings::dbagent::api::system::{CpuModel, CpuShares, MemoryShares};
+use std::sync::OnceLock;
 
 /// Cumulative CPU times from the `cpu` line of /proc/stat, in ticks, folded
 /// into the five shares temBoard shows.
@@ -93,9 +95,126 @@ fn parse_meminfo(text: &str) -> Option<MemoryShares> {
     })
 }
 
+/// The machine's CPU models with their counts (read once: they do not
+/// change while the agent runs).
+pub fn cpu_models() -> Vec<CpuModel> {
+    static MODELS: OnceLock<Vec<(String, u32)>> = OnceLock::new();
+    MODELS
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/cpuinfo")
+                .map(|text| parse_cpu_models(&text))
+                .unwrap_or_default()
+        })
+        .iter()
+        .map(|(name, count)| CpuModel {
+            name: name.clone(),
+            count: *count,
+        })
+        .collect()
+}
+
+/// `model name` of each processor in /proc/cpuinfo, counted; most common
+/// first, then by name.
+fn parse_cpu_models(cpuinfo: &str) -> Vec<(String, u32)> {
+    let mut models: Vec<(String, u32)> = Vec::new();
+    for line in cpuinfo.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if key.trim() != "model name" {
+            continue;
+        }
+        let name = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        match models.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => models.push((name, 1)),
+        }
+    }
+    models.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    models
+}
+
+/// The distribution's `PRETTY_NAME` (else `NAME VERSION`) from
+/// /etc/os-release, or /usr/lib/os-release; "" when neither says. Read once.
+pub fn linux_distribution() -> String {
+    static DISTRIBUTION: OnceLock<String> = OnceLock::new();
+    DISTRIBUTION
+        .get_or_init(|| {
+            ["/etc/os-release", "/usr/lib/os-release"]
+                .iter()
+                .find_map(|path| std::fs::read_to_string(path).ok())
+                .map(|text| parse_os_release(&text))
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+fn parse_os_release(text: &str) -> String {
+    let field = |name: &str| -> Option<String> {
+        text.lines().find_map(|line| {
+            let value = line.trim().strip_prefix(name)?.strip_prefix('=')?.trim();
+            let unquoted = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            let unescaped = unquoted.replace("\\\"", "\"").replace("\\\\", "\\");
+            (!unescaped.is_empty()).then_some(unescaped)
+        })
+    };
+    field("PRETTY_NAME")
+        .or_else(|| {
+            let name = field("NAME")?;
+            Some(match field("VERSION") {
+                Some(version) => format!("{name} {version}"),
+                None => name,
+            })
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_models_are_counted() {
+        let cpuinfo = "processor\t: 0\nmodel name\t: AMD EPYC 7543 32-Core Processor\ncpu MHz\t\t: 2800.000\n\n\
+                       processor\t: 1\nmodel name\t: AMD EPYC 7543 32-Core Processor\n\n\
+                       processor\t: 2\nmodel name\t: Intel(R)   Xeon(R) CPU\n";
+        assert_eq!(
+            parse_cpu_models(cpuinfo),
+            [
+                ("AMD EPYC 7543 32-Core Processor".to_string(), 2),
+                ("Intel(R) Xeon(R) CPU".to_string(), 1)
+            ]
+        );
+        // arm64 kernels may not name the model.
+        assert!(parse_cpu_models("processor\t: 0\nBogoMIPS\t: 50.00\n").is_empty());
+    }
+
+    #[test]
+    fn distribution_from_os_release() {
+        let debian = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n";
+        assert_eq!(parse_os_release(debian), "Debian GNU/Linux 12 (bookworm)");
+        assert_eq!(
+            parse_os_release("NAME='Alpine Linux'\nVERSION=3.19\n"),
+            "Alpine Linux 3.19"
+        );
+        assert_eq!(parse_os_release("ID=x\n"), "");
+    }
+
+    #[test]
+    fn reads_this_machines_facts() {
+        let expected = std::fs::read_to_string("/proc/cpuinfo")
+            .map(|t| t.lines().filter(|l| l.starts_with("model name")).count())
+            .unwrap_or(0);
+        let counted: u32 = cpu_models().iter().map(|m| m.count).sum();
+        assert_eq!(counted as usize, expected);
+        if std::path::Path::new("/etc/os-release").exists() {
+            assert!(!linux_distribution().is_empty());
+        }
+    }
 
     #[test]
     fn cpu_shares_sum_to_100() {

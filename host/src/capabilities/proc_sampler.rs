@@ -148,6 +148,8 @@ impl Sampler {
             load_average_15: load.fifteen,
             cpu_shares: cpu_shares.unwrap_or_else(idle_cpu),
             memory_shares: super::os_probes::memory_shares().unwrap_or_else(empty_memory),
+            cpu_models: super::os_probes::cpu_models(),
+            linux_distribution: super::os_probes::linux_distribution(),
         };
         if let Ok(mut host) = self.host.write() {
             *host = info;
@@ -297,6 +299,8 @@ fn empty_host_info() -> HostInfo {
         load_average_15: 0.0,
         cpu_shares: idle_cpu(),
         memory_shares: empty_memory(),
+        cpu_models: super::os_probes::cpu_models(),
+        linux_distribution: super::os_probes::linux_distribution(),
     }
 }
 
