@@ -69,12 +69,14 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<PgError> for Error {
-    /// Connection failures (class 08) and a server shutting down (57P) are the
-    /// database's state, not the request's: 503. A cancelled statement is a
+    /// Connection failures (class 08), a server shutting down (57P) and out of
+    /// resources (53) are the database's state, not the request's: 503. A cancelled statement is a
     /// timeout: 504. Everything else is the agent's or the server's: 500.
     fn from(e: PgError) -> Self {
         let status = match e.sqlstate.as_str() {
-            s if s.starts_with("08") || s.starts_with("57P") => 503,
+            // Class 53 is the server's resources: 53300 also when every
+            // connection of the agent's pool stayed busy.
+            s if s.starts_with("08") || s.starts_with("57P") || s.starts_with("53") => 503,
             "57014" => 504,
             "42501" => 403,
             _ => 500,

@@ -21,6 +21,40 @@ pub fn query(database: Option<&str>, sql: &str, params: &[Value]) -> Result<Rows
     })
 }
 
+/// Runs several queries on `database` in one round trip to the server
+/// (they are pipelined on one connection), each with its own result in the
+/// order given. Worth it when a page needs several independent queries.
+///
+/// ```ignore
+/// let [sessions, size] = pg::query_batch(None, &[
+///     ("SELECT count(*) AS n FROM pg_stat_activity", &[]),
+///     ("SELECT pg_database_size(current_database()) AS bytes", &[]),
+/// ])?.try_into().map_err(|_| Error::internal("two results"))?;
+/// ```
+pub fn query_batch(
+    database: Option<&str>,
+    statements: &[(&str, &[Value])],
+) -> Result<Vec<Result<Rows, Error>>, Error> {
+    let batch: Vec<raw::Statement> = statements
+        .iter()
+        .map(|(sql, params)| raw::Statement {
+            sql: (*sql).to_string(),
+            params: params.to_vec(),
+        })
+        .collect();
+    Ok(raw::query_batch(database, &batch)?
+        .into_iter()
+        .map(|result| {
+            result
+                .map(|set| Rows {
+                    columns: set.columns,
+                    rows: set.rows,
+                })
+                .map_err(Error::from)
+        })
+        .collect())
+}
+
 /// Runs a statement for its effect; returns the number of rows affected.
 pub fn execute(database: Option<&str>, sql: &str, params: &[Value]) -> Result<u64, Error> {
     Ok(raw::execute(database, sql, params)?)

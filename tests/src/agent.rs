@@ -33,6 +33,8 @@ pub struct AgentOptions {
     pub auth: String,
     /// The agent's limit on open files (soft and hard), when set.
     pub open_files: Option<u64>,
+    /// Lines added to the `[postgresql]` table.
+    pub postgresql: String,
 }
 
 impl AgentOptions {
@@ -60,6 +62,12 @@ impl AgentOptions {
     pub fn auth(mut self, lines: &str) -> Self {
         self.auth.push_str(lines);
         self.auth.push('\n');
+        self
+    }
+
+    pub fn postgresql(mut self, lines: &str) -> Self {
+        self.postgresql.push_str(lines);
+        self.postgresql.push('\n');
         self
     }
 
@@ -208,6 +216,7 @@ data_directory = {data_directory}
 pg_ctl = {pg_ctl}
 pg_ctl_log = {pg_log}
 {pg_ctl_user}
+{postgresql}
 
 [runtime]
 cache_dir = {cache}
@@ -223,6 +232,7 @@ api_tokens = ["{TOKEN}"]
 "#,
             server = opts.server,
             auth = opts.auth,
+            postgresql = opts.postgresql,
             extra = opts.config,
             addr = self.addr,
             data_dir = toml_string(&self.data_dir()),

@@ -85,83 +85,113 @@ pub fn cpu_models(host: &HostInfo) -> BTreeMap<String, u32> {
     models
 }
 
-/// The whole set, measured now.
+/// The whole set, measured now: its queries go to the server together, in
+/// one round trip.
 pub fn collect() -> Result<DataSet, Error> {
     let timestamp = now();
     let host = system::host_info();
-    let instance = instance()?;
+    let mut results = pg::query_batch(
+        None,
+        &[
+            (INSTANCE_SQL, &[]),
+            (ACTIVE_BACKENDS_SQL, &[]),
+            (DATABASES_SQL, &[]),
+            (HIT_RATIO_SQL, &[]),
+            (BUFFERS_SQL, &[]),
+        ],
+    )?
+    .into_iter();
+    let mut next = || {
+        results
+            .next()
+            .unwrap_or_else(|| Err(Error::internal("a query of the batch gave no result")))
+    };
+    let instance = instance_from(&next()?)?;
+    let active_backends = active_backends_from(&next()?)?;
+    let databases = databases_from(&next()?)?;
+    let hitratio = hit_ratio_from(&next()?)?;
+    let buffers = buffers_from(&next()?)?;
     Ok(DataSet {
-        active_backends: active_backends()?,
+        active_backends,
         max_connections: instance.max_connections,
-        databases: databases()?,
+        databases,
         hostname: host.hostname.clone(),
         pg_version: instance.version,
         memory: memory(&host),
         cpu: cpu(&host),
         os_version: host.os.clone(),
         loadaverage: loadaverage(&host),
-        hitratio: hit_ratio()?,
+        hitratio,
         pg_uptime: instance.uptime,
         pg_port: instance.port,
         n_cpu: host.cpu_count,
         pg_data: instance.data,
-        buffers: buffers()?,
+        buffers,
         cpu_models: cpu_models(&host),
         linux_distribution: host.linux_distribution.clone(),
         timestamp,
     })
 }
 
+const BUFFERS_SQL: &str = "SELECT buffers_alloc FROM pg_stat_bgwriter";
+
 /// Buffers allocated by the background writer since the statistics reset.
 pub fn buffers() -> Result<Stamped, Error> {
-    let rows = pg::query(None, "SELECT buffers_alloc FROM pg_stat_bgwriter", &[])?;
+    buffers_from(&pg::query(None, BUFFERS_SQL, &[])?)
+}
+
+fn buffers_from(rows: &pg::Rows) -> Result<Stamped, Error> {
     Ok(Stamped {
-        nb: one_row(&rows)?.get("buffers_alloc")?,
+        nb: one_row(rows)?.get("buffers_alloc")?,
         time: now(),
     })
 }
 
+const HIT_RATIO_SQL: &str = "SELECT COALESCE(SUM(blks_hit), 0)::float8 AS hit,
+        COALESCE(SUM(blks_read), 0)::float8 AS read
+   FROM pg_stat_database";
+
 /// Cache hit ratio over all databases.
 pub fn hit_ratio() -> Result<f64, Error> {
-    let rows = pg::query(
-        None,
-        "SELECT COALESCE(SUM(blks_hit), 0)::float8 AS hit,
-                COALESCE(SUM(blks_read), 0)::float8 AS read
-           FROM pg_stat_database",
-        &[],
-    )?;
-    let row = one_row(&rows)?;
+    hit_ratio_from(&pg::query(None, HIT_RATIO_SQL, &[])?)
+}
+
+fn hit_ratio_from(rows: &pg::Rows) -> Result<f64, Error> {
+    let row = one_row(rows)?;
     Ok(hitratio(row.get("hit")?, row.get("read")?))
 }
+
+const ACTIVE_BACKENDS_SQL: &str =
+    "SELECT count(*) AS nb FROM pg_stat_activity WHERE state <> 'idle'";
 
 /// Backends doing something (not idle), this query's own included, as
 /// temBoard counts them.
 pub fn active_backends() -> Result<Stamped, Error> {
-    let rows = pg::query(
-        None,
-        "SELECT count(*) AS nb FROM pg_stat_activity WHERE state <> 'idle'",
-        &[],
-    )?;
+    active_backends_from(&pg::query(None, ACTIVE_BACKENDS_SQL, &[])?)
+}
+
+fn active_backends_from(rows: &pg::Rows) -> Result<Stamped, Error> {
     Ok(Stamped {
-        nb: one_row(&rows)?.get("nb")?,
+        nb: one_row(rows)?.get("nb")?,
         time: now(),
     })
 }
 
+const DATABASES_SQL: &str = "SELECT pg_size_pretty(COALESCE(SUM(pg_database_size(datid)), 0)::bigint) AS total_size,
+        to_char(now(), 'HH24:MI') AS time,
+        count(datid) AS databases,
+        COALESCE(SUM(xact_commit), 0)::bigint AS total_commit,
+        COALESCE(SUM(xact_rollback), 0)::bigint AS total_rollback
+   FROM pg_stat_database
+  WHERE datname IS NOT NULL";
+
 /// Size, count and transaction totals of the databases (templates included).
 pub fn databases() -> Result<Databases, Error> {
-    let rows = pg::query(
-        None,
-        "SELECT pg_size_pretty(COALESCE(SUM(pg_database_size(datid)), 0)::bigint) AS total_size,
-                to_char(now(), 'HH24:MI') AS time,
-                count(datid) AS databases,
-                COALESCE(SUM(xact_commit), 0)::bigint AS total_commit,
-                COALESCE(SUM(xact_rollback), 0)::bigint AS total_rollback
-           FROM pg_stat_database
-          WHERE datname IS NOT NULL",
-        &[],
-    )?;
-    let row = one_row(&rows)?;
+    databases_from(&pg::query(None, DATABASES_SQL, &[])?)
+}
+
+fn databases_from(rows: &pg::Rows) -> Result<Databases, Error> {
+    let row = one_row(rows)?;
     Ok(Databases {
         total_size: row.get("total_size")?,
         time: row.get("time")?,
@@ -181,20 +211,21 @@ pub struct Instance {
     pub data: String,
 }
 
+// `data_directory` is only readable by superusers and members of
+// pg_read_all_settings; pg_settings hides it from others rather than
+// failing, and the set shows "" then.
+const INSTANCE_SQL: &str = "SELECT current_setting('max_connections')::int8 AS max_connections,
+        version() AS version,
+        EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())::float8 AS uptime,
+        current_setting('port') AS port,
+        (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data";
+
 pub fn instance() -> Result<Instance, Error> {
-    // `data_directory` is only readable by superusers and members of
-    // pg_read_all_settings; pg_settings hides it from others rather than
-    // failing, and the set shows "" then.
-    let rows = pg::query(
-        None,
-        "SELECT current_setting('max_connections')::int8 AS max_connections,
-                version() AS version,
-                EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())::float8 AS uptime,
-                current_setting('port') AS port,
-                (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data",
-        &[],
-    )?;
-    let row = one_row(&rows)?;
+    instance_from(&pg::query(None, INSTANCE_SQL, &[])?)
+}
+
+fn instance_from(rows: &pg::Rows) -> Result<Instance, Error> {
+    let row = one_row(rows)?;
     Ok(Instance {
         max_connections: row.get("max_connections")?,
         version: row.get("version")?,
