@@ -11,7 +11,12 @@
 //! collection code as the periodic job, so the count does not take 1,000
 //! scheduler intervals).
 //!
+//! Then the concurrency benchmark (see [`load`]): wrk at 16 and 64
+//! connections over HTTP and HTTPS, and the pgbench floor.
+//!
 //! Run with `bench/run` (release build, throwaway cluster).
+
+mod load;
 
 use dbagent_tests::{Agent, AgentOptions, PgCluster, TOKEN};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -153,13 +158,29 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    let cluster = PgCluster::start();
-    let agent = Agent::start(
-        &cluster,
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    // Room for pgbench's 64 clients beside both agents' pools.
+    let cluster = PgCluster::start_with(&["max_connections = 200"]);
+    let options = || {
         AgentOptions::new()
             .plugin("hello")
-            .config("[plugin.hello]\ngrants = [\"log\"]\n"),
+            .config("[plugin.hello]\ngrants = [\"log\"]\n")
+    };
+    let agent = Agent::start(&cluster, options());
+    let tls_dir = tempfile::tempdir().expect("a temporary directory");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("a self-signed certificate");
+    let (cert, key) = (
+        tls_dir.path().join("agent.pem"),
+        tls_dir.path().join("agent.key"),
     );
+    std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+    let https_agent = Agent::start(&cluster, options().tls(&cert, &key));
+    let https_base = https_agent.url("").replace("http://", "https://");
     // Idle client backends give /activity rows to list and sample.
     let _clients: Vec<_> = (0..10).map(|_| cluster.connect("postgres")).collect();
     let url = agent.url("/");
@@ -222,7 +243,20 @@ fn main() {
         micros(plugin.p50) / micros(native.p50)
     );
 
+    let live = &results[4];
+    println!(
+        "target {}: /dashboard/live p50 <= 1 ms ({:.2} ms)",
+        if live.p50 <= Duration::from_millis(1) {
+            "met"
+        } else {
+            "MISSED"
+        },
+        live.p50.as_secs_f64() * 1000.0
+    );
+
     collector_cost(&agent, &authority);
+
+    load::run(&cluster, &agent, Some(&https_base), seconds);
 }
 
 /// CPU seconds (user + system) the process has used so far.

@@ -35,6 +35,8 @@ pub struct AgentOptions {
     pub open_files: Option<u64>,
     /// Lines added to the `[postgresql]` table.
     pub postgresql: String,
+    /// Serve HTTPS with this PEM certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl AgentOptions {
@@ -68,6 +70,13 @@ impl AgentOptions {
     pub fn postgresql(mut self, lines: &str) -> Self {
         self.postgresql.push_str(lines);
         self.postgresql.push('\n');
+        self
+    }
+
+    /// Serves HTTPS with `cert` and `key` (PEM). The agent is then known to
+    /// be up by its log line, since this harness speaks plain HTTP.
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.tls = Some((cert.to_path_buf(), key.to_path_buf()));
         self
     }
 
@@ -113,6 +122,7 @@ pub struct Agent {
     child: Option<Child>,
     http: reqwest::blocking::Client,
     open_files: Option<u64>,
+    tls: bool,
 }
 
 impl Agent {
@@ -147,6 +157,7 @@ impl Agent {
             addr: String::new(),
             child: None,
             open_files: opts.open_files,
+            tls: opts.tls.is_some(),
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -201,10 +212,19 @@ impl Agent {
         plugins_dir: &Path,
         opts: &AgentOptions,
     ) {
+        let tls = match &opts.tls {
+            Some((cert, key)) => format!(
+                "tls_cert = {}\ntls_key = {}",
+                toml_string(cert),
+                toml_string(key)
+            ),
+            None => String::new(),
+        };
         let config = format!(
             r#"[server]
 listen = "{addr}"
 data_dir = {data_dir}
+{tls}
 {server}
 
 [postgresql]
@@ -298,7 +318,11 @@ api_tokens = ["{TOKEN}"]
                     log: self.log_text(),
                 });
             }
-            if let Ok(response) = self.request(reqwest::Method::GET, "/ping").send()
+            if self.tls {
+                if self.log_text().contains("dbagent is serving") {
+                    return Ok(());
+                }
+            } else if let Ok(response) = self.request(reqwest::Method::GET, "/ping").send()
                 && response.status().is_success()
             {
                 return Ok(());

@@ -113,6 +113,11 @@ impl PgCluster {
     }
 
     /// The directory holding the server's Unix socket.
+    /// Where this cluster's server programs are (initdb, pg_ctl, pgbench, …).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
     pub fn socket_dir(&self) -> &Path {
         self.dir.path()
     }

@@ -287,6 +287,9 @@ impl Runtime {
                 store.data(),
             ))),
         };
+        // The call's PostgreSQL connection goes back to the pool now, not
+        // when the store is dropped.
+        store.data_mut().connection = None;
         // Dropping the store resets the instance's memory for the slot's
         // next use: the caller's response need not wait for that. The slot
         // is free again only once it is reset.
