@@ -122,6 +122,16 @@ impl Response {
         Self::json(200, value)
     }
 
+    /// A response whose body is JSON already (read from the store, or built
+    /// by PostgreSQL), passed through without being parsed and written again.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Self {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        }
+    }
+
     pub(crate) fn into_raw(self) -> http_types::Response {
         http_types::Response {
             status: self.status,

@@ -6,11 +6,17 @@ use crate::figures::{HISTORY_PREFIX, epoch_seconds, history_key, keys_to_prune, 
 use crate::metrics::{DataSet, now_micros};
 use dbagent_sdk::{Error, store};
 
+/// Where the newest set is kept a second time, so that `GET /dashboard`
+/// (polled by every open dashboard page) reads one value instead of
+/// listing the history. Outside [`HISTORY_PREFIX`], so never pruned.
+const LAST_KEY: &str = "last";
+
 /// Stores `set` as the newest and keeps the newest `keep` sets.
 pub fn append(set: &DataSet, keep: u64) -> Result<(), Error> {
     let keys = store::list(HISTORY_PREFIX);
     let key = history_key(now_micros(), keys.last().map(String::as_str));
     store::put_json(&key, set)?;
+    store::put_json(LAST_KEY, set)?;
     // The new key sorts after every existing one.
     let keep = usize::try_from(keep)
         .unwrap_or(usize::MAX)
@@ -33,8 +39,17 @@ pub fn read(keep: u64) -> Vec<DataSet> {
         .collect()
 }
 
+/// The newest set as it was stored (JSON), if one was kept.
+pub fn last_raw() -> Option<Vec<u8>> {
+    store::get(LAST_KEY)
+}
+
 /// The newest set, if any was collected.
 pub fn last() -> Option<DataSet> {
+    if let Some(set) = store::get_json::<DataSet>(LAST_KEY) {
+        return Some(set);
+    }
+    // Stored by a version that kept no copy of the newest set.
     store::list(HISTORY_PREFIX)
         .iter()
         .rev()
