@@ -57,6 +57,8 @@ pub struct BackupInfo {
 
 pub struct Barman {
     dir: TempDir,
+    /// The cluster's connection string, for [`Barman::nudging_wal`].
+    conninfo: String,
     receive_wal: Option<ServerProcess>,
     last_backup: std::cell::Cell<Option<Instant>>,
 }
@@ -92,6 +94,7 @@ impl Barman {
             .expect("cannot create Barman's temporary directory");
         let mut barman = Barman {
             dir,
+            conninfo: cluster.conninfo("postgres"),
             receive_wal: None,
             last_backup: std::cell::Cell::new(None),
         };
@@ -126,6 +129,24 @@ impl Barman {
 
         barman.run(&["receive-wal", "--create-slot", BARMAN_SERVER]);
         barman.start_receive_wal();
+        // pg_receivewal starts at the server's current WAL position: the
+        // switch must come after it connected, or it waits for a file that
+        // will never be streamed.
+        let mut client = cluster.connect("postgres");
+        crate::wait_for(
+            "barman receive-wal to stream from the cluster",
+            Duration::from_secs(30),
+            || {
+                client
+                    .query_opt(
+                        "SELECT 1 FROM pg_stat_replication \
+                         WHERE application_name = 'barman_receive_wal' AND state = 'streaming'",
+                        &[],
+                    )
+                    .ok()
+                    .flatten()
+            },
+        );
         barman.switch_wal();
         barman
     }
@@ -188,7 +209,10 @@ impl Barman {
     /// output and Barman's log when it fails.
     pub fn run(&self, args: &[&str]) -> String {
         self.try_run(args).unwrap_or_else(|e| {
-            panic!("barman {args:?} failed: {e}\nBarman's log:\n{}", self.log())
+            panic!(
+                "barman {args:?} failed: {e}\nthe end of Barman's log:\n{}",
+                tail(&self.log(), 40)
+            )
         })
     }
 
@@ -206,7 +230,33 @@ impl Barman {
     /// `barman switch-wal --force --archive`: closes the current WAL file
     /// and waits (up to 30 s) until Barman has archived it.
     pub fn switch_wal(&self) -> String {
-        self.run(&["switch-wal", "--force", "--archive", BARMAN_SERVER])
+        self.nudging_wal(|| self.run(&["switch-wal", "--force", "--archive", BARMAN_SERVER]))
+    }
+
+    /// Runs `f` while a thread commits a tiny transaction on the cluster
+    /// every 200 ms. Barman archives a streamed WAL file only once
+    /// pg_receivewal has opened the next one, which needs new WAL after the
+    /// switch: on an idle cluster that comes with the next checkpoint or
+    /// standby snapshot, 10 to 15 s later, which `switch-wal --archive` and
+    /// `backup --wait` would otherwise spend waiting.
+    pub fn nudging_wal<T>(&self, f: impl FnOnce() -> T) -> T {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let conninfo = self.conninfo.as_str();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let Ok(mut client) = postgres::Client::connect(conninfo, postgres::NoTls)
+                else {
+                    return;
+                };
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = client.batch_execute("SELECT txid_current()");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+            let result = f();
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        })
     }
 
     /// `barman -f json check`: each check's name → `{"status", "hint"}`.
@@ -250,20 +300,27 @@ impl Barman {
                 std::thread::sleep(Duration::from_millis(1100) - since);
             }
         }
-        let before: Vec<String> = self.list_backups().into_iter().map(|b| b.id).collect();
         self.last_backup.set(Some(Instant::now()));
-        let output = self.run(&["backup", "--wait", BARMAN_SERVER]);
-        let after = self.list_backups();
-        let new = after
+        let output = self.nudging_wal(|| self.run(&["backup", "--wait", BARMAN_SERVER]));
+        // "Starting backup using postgres method for server pg in …/base/ID"
+        let id = output
+            .lines()
+            .find(|l| l.starts_with("Starting backup using"))
+            .and_then(|l| l.rsplit('/').next())
+            .unwrap_or_else(|| panic!("barman backup named no backup:\n{output}"))
+            .trim()
+            .to_string();
+        let listed = self.list_backups();
+        let new = listed
             .iter()
-            .find(|b| !before.contains(&b.id))
-            .unwrap_or_else(|| panic!("barman backup listed no new backup:\n{output}"));
+            .find(|b| b.id == id)
+            .unwrap_or_else(|| panic!("backup {id} is not listed:\n{output}"));
         assert_eq!(
             new.status, "DONE",
-            "backup {} is not DONE:\n{output}\n{:#}",
-            new.id, new.raw
+            "backup {id} is not DONE:\n{output}\n{:#}",
+            new.raw
         );
-        new.id.clone()
+        id
     }
 
     /// `barman -f json list-backups`, newest first.
@@ -353,4 +410,10 @@ fn os_user() -> String {
         .output()
         .expect("cannot run id -un");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -45,19 +45,32 @@ impl MariaDb {
         };
         server.install()?;
         server.spawn()?;
-        // root@localhost has no password yet: only the socket, only us.
+        // mariadb-install-db made root@localhost, @127.0.0.1, @::1 and
+        // @HOSTNAME, all without a password: keep the first two, with one.
         let setup = format!(
             "ALTER USER 'root'@'localhost' IDENTIFIED BY '{MARIADB_PASSWORD}';
-             CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '{MARIADB_PASSWORD}';
+             CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY '{MARIADB_PASSWORD}';
              GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
              CREATE DATABASE {MARIADB_DATABASE};"
         );
+        let others = server.socket_sql(
+            "SELECT CONCAT('DROP USER ''root''@''', Host, ''';') FROM mysql.user \
+             WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1')",
+        )?;
+        server
+            .socket_sql(&format!("{others}\n{setup}"))
+            .map_err(|e| format!("cannot set up root and the test database: {e}"))?;
+        Ok(server)
+    }
+
+    /// Runs `sql` as root without a password through the socket (only
+    /// before [`MariaDb::try_start`] sets one); returns the raw output.
+    fn socket_sql(&self, sql: &str) -> Result<String, String> {
         let mut cmd = Command::new("mariadb");
         cmd.arg("--no-defaults")
-            .arg(format!("--socket={}", server.socket_path().display()))
-            .args(["-u", "root", "-e", &setup]);
-        run(&mut cmd).map_err(|e| format!("cannot set up root and the test database: {e}"))?;
-        Ok(server)
+            .arg(format!("--socket={}", self.socket_path().display()))
+            .args(["-u", "root", "--batch", "--skip-column-names", "-e", sql]);
+        run(&mut cmd).map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// A fresh data directory: a copy of one `mariadb-install-db` made once
