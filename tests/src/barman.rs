@@ -244,8 +244,7 @@ impl Barman {
         let conninfo = self.conninfo.as_str();
         std::thread::scope(|scope| {
             scope.spawn(|| {
-                let Ok(mut client) = postgres::Client::connect(conninfo, postgres::NoTls)
-                else {
+                let Ok(mut client) = postgres::Client::connect(conninfo, postgres::NoTls) else {
                     return;
                 };
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
@@ -342,13 +341,15 @@ impl Barman {
             .collect()
     }
 
-    /// `barman -f json show-backup`: the backup's details (times,
-    /// timeline, sizes, WAL range) as Barman prints them.
+    /// `barman -f json show-backup`: the backup's details as Barman prints
+    /// them under the server's name (`status`, `postgresql_version`,
+    /// `base_backup_information.{begin_time, end_time, timeline,
+    /// backup_size_bytes, wal_size_bytes, …}`, `wal_information`).
     pub fn show_backup(&self, backup_id: &str) -> serde_json::Value {
         let text = self.run(&["-f", "json", "show-backup", BARMAN_SERVER, backup_id]);
-        let value: serde_json::Value = serde_json::from_str(&text)
+        let mut value: serde_json::Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("barman show-backup printed no JSON ({e}): {text}"));
-        value
+        value[BARMAN_SERVER].take()
     }
 
     /// `barman recover` of `backup_id` into `dest` (which the Barman user

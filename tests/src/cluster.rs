@@ -163,7 +163,7 @@ impl PgCluster {
                 "-D".as_ref(),
                 data.as_os_str(),
             ];
-            args.extend(options.initdb_args.iter().map(|a| std::ffi::OsStr::new(a)));
+            args.extend(options.initdb_args.iter().map(std::ffi::OsStr::new));
             cluster.pg("initdb", &args)?;
         }
 

@@ -238,7 +238,12 @@ impl InfluxDb {
         );
     }
 
-    fn raw_query(&self, db: Option<&str>, q: &str, auth: bool) -> Result<serde_json::Value, String> {
+    fn raw_query(
+        &self,
+        db: Option<&str>,
+        q: &str,
+        auth: bool,
+    ) -> Result<serde_json::Value, String> {
         let mut form = vec![("q", q)];
         if let Some(db) = db {
             form.push(("db", db));
@@ -252,8 +257,9 @@ impl InfluxDb {
         let text = response
             .text()
             .map_err(|e| format!("reading the answer to POST /query: {e}"))?;
-        serde_json::from_str(&text)
-            .map_err(|e| format!("POST /query answered {status} with a body that is not JSON ({e}): {text}"))
+        serde_json::from_str(&text).map_err(|e| {
+            format!("POST /query answered {status} with a body that is not JSON ({e}): {text}")
+        })
     }
 }
 

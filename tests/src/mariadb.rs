@@ -77,7 +77,10 @@ impl MariaDb {
     /// per MariaDB version (it takes seconds; a copy takes milliseconds).
     fn install(&self) -> Result<(), String> {
         let template = template_data_dir()?;
-        run(Command::new("cp").arg("-a").arg(&template).arg(self.data_dir()))?;
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(&template)
+            .arg(self.data_dir()))?;
         chown_if_root(&self.data_dir(), OS_USER)
     }
 
@@ -255,7 +258,13 @@ fn template_data_dir() -> Result<PathBuf, String> {
         .find(|word| word.contains("MariaDB"))
         .unwrap_or("unknown")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let cache = crate::target_dir().join("test-cache");
     let template = cache.join(format!("mariadb-{version}"));

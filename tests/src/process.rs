@@ -60,7 +60,11 @@ impl ServerProcess {
 
     /// Calls `ready` every 100 ms until it is true, failing with the log as
     /// soon as the process exits or after [`READY_TIMEOUT`].
-    pub(crate) fn wait_ready(&mut self, what: &str, mut ready: impl FnMut() -> bool) -> Result<(), String> {
+    pub(crate) fn wait_ready(
+        &mut self,
+        what: &str,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), String> {
         let start = Instant::now();
         loop {
             if let Some(status) = self.exited() {
@@ -139,7 +143,10 @@ impl Drop for ServerProcess {
 /// Tries `attempt` up to [`START_ATTEMPTS`] times while its error says an
 /// address was in use (the free port was taken before the server bound
 /// it); any other error panics at once.
-pub(crate) fn start_with_retries<T>(what: &str, mut attempt: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn start_with_retries<T>(
+    what: &str,
+    mut attempt: impl FnMut() -> Result<T, String>,
+) -> T {
     let mut errors = Vec::new();
     for _ in 0..START_ATTEMPTS {
         match attempt() {
@@ -156,7 +163,8 @@ pub(crate) fn start_with_retries<T>(what: &str, mut attempt: impl FnMut() -> Res
 
 /// The log's text, or a note saying why there is none.
 pub(crate) fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port` now.
@@ -174,7 +182,10 @@ pub(crate) fn running_as_root() -> bool {
 /// so that a server dropping its privileges to that user can write there.
 pub(crate) fn chown_if_root(path: &Path, user: &str) -> Result<(), String> {
     if running_as_root() {
-        run(Command::new("chown").arg("-R").arg(format!("{user}:")).arg(path))?;
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(path))?;
     }
     Ok(())
 }
@@ -198,7 +209,10 @@ pub(crate) fn run(cmd: &mut Command) -> Result<Output, String> {
 
 /// A temporary directory named `dbagent-PREFIX-…`, owned by `user` when
 /// running as root.
-pub(crate) fn server_tempdir(prefix: &str, user: Option<&str>) -> Result<tempfile::TempDir, String> {
+pub(crate) fn server_tempdir(
+    prefix: &str,
+    user: Option<&str>,
+) -> Result<tempfile::TempDir, String> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("dbagent-{prefix}-"))
         .tempdir()

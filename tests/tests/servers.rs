@@ -4,8 +4,8 @@
 //! throwaway cluster, and a real pg_upgrade from the PyPI 15 build to 16.
 
 use dbagent_tests::{
-    BARMAN_CLUSTER_CONF, Barman, InfluxDb, MariaDb, PgCluster, Redis, RedisReply,
-    RecoveryTarget, pg_owned_tempdir, port_is_open,
+    BARMAN_CLUSTER_CONF, Barman, InfluxDb, MariaDb, PgCluster, RecoveryTarget, Redis, RedisReply,
+    pg_owned_tempdir, port_is_open,
 };
 
 /// The machine's own service on `port`, if it runs, must still run after
@@ -53,7 +53,14 @@ fn mariadb_starts_answers_stops_and_restarts_with_its_data() {
 
     // The password is required.
     let refused = std::process::Command::new("mariadb")
-        .args(["--no-defaults", "--protocol=TCP", "-h", "127.0.0.1", "-u", "root"])
+        .args([
+            "--no-defaults",
+            "--protocol=TCP",
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+        ])
         .arg(format!("--port={port}"))
         .args(["-e", "SELECT 1"])
         .output()
@@ -89,8 +96,13 @@ fn redis_starts_answers_stops_and_restarts_with_its_data() {
         RedisReply::Status("OK".into())
     );
     assert_eq!(redis.command(&["GET", "missing"]), RedisReply::Nil);
-    assert!(matches!(redis.command(&["NOSUCHCOMMAND"]), RedisReply::Error(e) if e.starts_with("ERR")));
-    assert_eq!(redis.command(&["RPUSH", "list", "a", "b"]), RedisReply::Integer(2));
+    assert!(
+        matches!(redis.command(&["NOSUCHCOMMAND"]), RedisReply::Error(e) if e.starts_with("ERR"))
+    );
+    assert_eq!(
+        redis.command(&["RPUSH", "list", "a", "b"]),
+        RedisReply::Integer(2)
+    );
 
     redis.stop();
     assert!(!port_is_open(port), "port {port} still open after stop");
@@ -103,13 +115,19 @@ fn redis_starts_answers_stops_and_restarts_with_its_data() {
     );
     assert_eq!(
         redis.command(&["LRANGE", "list", "0", "-1"]),
-        RedisReply::Array(vec![RedisReply::Bulk(b"a".to_vec()), RedisReply::Bulk(b"b".to_vec())])
+        RedisReply::Array(vec![
+            RedisReply::Bulk(b"a".to_vec()),
+            RedisReply::Bulk(b"b".to_vec())
+        ])
     );
 
     // A crash loses what was not saved, as for a real `--save ''` server.
     redis.kill();
     redis.restart();
-    assert_eq!(redis.command(&["SET", "after", "1"]), RedisReply::Status("OK".into()));
+    assert_eq!(
+        redis.command(&["SET", "after", "1"]),
+        RedisReply::Status("OK".into())
+    );
     machine.assert_untouched(port);
 }
 
@@ -124,10 +142,7 @@ fn influxdb_starts_answers_stops_and_restarts_with_its_data() {
     influx.query("CREATE DATABASE metrics");
     influx.write("metrics", "cpu,host=a value=0.5 1700000000000000000");
     let databases = influx.query("SHOW DATABASES");
-    assert!(
-        databases.to_string().contains("\"metrics\""),
-        "{databases}"
-    );
+    assert!(databases.to_string().contains("\"metrics\""), "{databases}");
     // InfluxDB reports a statement's error inside a 200 answer.
     let error = influx.query("SELEC 1");
     assert!(error.to_string().contains("error"), "{error}");
@@ -145,7 +160,8 @@ fn influxdb_starts_answers_stops_and_restarts_with_its_data() {
     influx.restart();
     let points = influx.query_db("metrics", "SELECT value FROM cpu");
     assert_eq!(
-        points["results"][0]["series"][0]["values"][0][1], 0.5,
+        points["results"][0]["series"][0]["values"][0][1],
+        0.5,
         "the point did not survive the restart: {points}\nlog:\n{}",
         influx.log()
     );
@@ -167,7 +183,11 @@ fn barman_backs_up_twice_and_recovers_the_older_backup() {
     let cluster = PgCluster::start_with(BARMAN_CLUSTER_CONF);
     let barman = Barman::for_cluster(&cluster);
     let failed = barman.failed_checks();
-    assert!(failed.is_empty(), "barman check: {failed:?}\n{}", barman.log());
+    assert!(
+        failed.is_empty(),
+        "barman check: {failed:?}\n{}",
+        barman.log()
+    );
     let checks = barman.check();
     assert_eq!(checks["receive_wal_running"]["status"], "OK", "{checks}");
     assert_eq!(checks["replication_slot"]["status"], "OK", "{checks}");
@@ -192,9 +212,14 @@ fn barman_backs_up_twice_and_recovers_the_older_backup() {
     let backups = barman.list_backups();
     let ids: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
     assert_eq!(ids, [second.as_str(), first.as_str()], "newest first");
-    assert!(backups.iter().all(|b| b.status == "DONE" && b.size_bytes > 0));
+    assert!(
+        backups
+            .iter()
+            .all(|b| b.status == "DONE" && b.size_bytes > 0)
+    );
     let shown = barman.show_backup(&first);
-    assert!(shown.to_string().contains(&first), "{shown}");
+    assert_eq!(shown["backup_id"], first.as_str(), "{shown:#}");
+    assert_eq!(shown["base_backup_information"]["timeline"], 1, "{shown:#}");
 
     // Exactly the older backup's rows.
     let dest = pg_owned_tempdir();
@@ -291,4 +316,27 @@ fn pg_upgrade_from_the_pypi_15_build_to_16() {
     client
         .query_one("SELECT count(*) FROM pg_stat_statements", &[])
         .expect("pg_stat_statements works on the upgraded cluster");
+}
+
+#[test]
+fn barman_backs_up_the_pypi_16_build() {
+    let cluster = PgCluster::builder()
+        .version(16)
+        .conf(BARMAN_CLUSTER_CONF)
+        .start();
+    let barman = Barman::for_cluster(&cluster);
+    let failed = barman.failed_checks();
+    assert!(
+        failed.is_empty(),
+        "barman check: {failed:?}\n{}",
+        barman.log()
+    );
+    let id = barman.backup();
+    let shown = barman.show_backup(&id);
+    assert_eq!(shown["status"], "DONE", "{shown:#}");
+    assert_eq!(
+        shown["postgresql_version"].as_u64().map(|v| v / 10000),
+        Some(16),
+        "{shown:#}"
+    );
 }
