@@ -1,17 +1,33 @@
 //! The end-to-end test harness: a throwaway PostgreSQL cluster
 //! ([`PgCluster`]) and the real `dbagent` binary serving it over HTTP
 //! ([`Agent`]), with the test guests of `tests/plugins/` and `examples/`
-//! available as drop-in plugins.
+//! available as drop-in plugins; throwaway MariaDB ([`MariaDb`]), Redis
+//! ([`Redis`]) and InfluxDB ([`InfluxDb`]) servers, and a real Barman
+//! backing up a cluster ([`Barman`]). `docs/TESTING.md` describes them.
 //!
-//! Everything here blocks: each test owns its cluster and agent, and tests
-//! run in parallel threads.
+//! Everything here blocks: each test owns its servers and agent, and tests
+//! run in parallel threads. Every server runs in its own temporary
+//! directory on a port from [`free_port`], never on the machine's own
+//! services, and is stopped when dropped.
 
 mod agent;
+mod barman;
 mod cluster;
+mod influxdb;
+mod mariadb;
+mod process;
+mod redis;
 pub mod sample;
 
 pub use agent::{Agent, AgentOptions, StartFailure, TOKEN, binary, send};
-pub use cluster::PgCluster;
+pub use barman::{
+    BARMAN_CLUSTER_CONF, BARMAN_SERVER, BackupInfo, Barman, RecoveryTarget, barman_executable,
+};
+pub use cluster::{PgCluster, PgClusterBuilder, pypi_bin_dir};
+pub use influxdb::{INFLUXDB_PASSWORD, INFLUXDB_USER, InfluxDb};
+pub use mariadb::{MARIADB_DATABASE, MARIADB_PASSWORD, MariaDb};
+pub use process::port_is_open;
+pub use redis::{Redis, RedisReply};
 
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -31,6 +47,27 @@ pub fn target_dir() -> PathBuf {
         .parent()
         .expect("tests/ has a parent")
         .join("target")
+}
+
+/// Where `scripts/setup` installs what the harness needs from PyPI (the
+/// Barman venv, the PostgreSQL 15 and 16 builds): `$DBAGENT_TEST_OPT`,
+/// default `/opt/dbagent-test`.
+pub fn test_opt_dir() -> PathBuf {
+    std::env::var_os("DBAGENT_TEST_OPT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/dbagent-test"))
+}
+
+/// A temporary directory that the `postgres` OS user owns when the tests
+/// run as root: somewhere Barman can recover into, pg_upgrade can work in.
+pub fn pg_owned_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("dbagent-pgdir-")
+        .tempdir()
+        .expect("cannot create a temporary directory");
+    process::chown_if_root(dir.path(), "postgres")
+        .unwrap_or_else(|e| panic!("cannot give a temporary directory to postgres: {e}"));
+    dir
 }
 
 /// A TCP port free on 127.0.0.1 right now.
