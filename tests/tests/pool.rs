@@ -99,7 +99,7 @@ fn many_concurrent_requests_never_take_more_than_the_pool_from_a_small_server() 
                 std::thread::sleep(Duration::from_millis(300));
             }
         });
-        load(&agent, &cluster, "/activity", 128, Duration::from_secs(6))
+        load(&agent, cluster, "/activity", 128, Duration::from_secs(6))
     });
     assert!(
         most <= POOL_SIZE,
