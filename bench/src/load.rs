@@ -101,7 +101,7 @@ pub fn pgbench_activity(cluster: &PgCluster, clients: usize, seconds: u64) -> Ru
     let sql = activity_sql::ACTIVITY.replace("$1", ":limit");
     let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     std::fs::write(&script, format!("\\set limit 300\n{sql};\n")).expect("write the script");
-    let pgbench = cluster.bin_dir().join("pgbench");
+    let pgbench = pgbench_program(cluster);
     let mut command = Command::new(&pgbench);
     command
         .args(["-n", "-M", "prepared", "-j", "2"])
@@ -148,6 +148,32 @@ pub fn pgbench_activity(cluster: &PgCluster, clients: usize, seconds: u64) -> Ru
     }
 }
 
+/// pgbench beside the cluster's server programs, else on PATH, else the
+/// newest under /usr/lib/postgresql (Debian keeps it there).
+fn pgbench_program(cluster: &PgCluster) -> std::path::PathBuf {
+    let beside = cluster.bin_dir().join("pgbench");
+    if beside.is_file() {
+        return beside;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("pgbench"))
+            .find(|p| p.is_file())
+    });
+    on_path
+        .or_else(|| {
+            let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .flatten()
+                .map(|e| e.path().join("bin/pgbench"))
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            found.pop()
+        })
+        .expect("pgbench (Debian package postgresql-client or postgresql)")
+}
+
 /// Every route at 16 and 64 connections over HTTP (and HTTPS when given),
 /// then the pgbench floor; prints the table and the targets.
 pub fn run(cluster: &PgCluster, http: &Agent, https: Option<&str>, seconds: u64) {
@@ -158,6 +184,10 @@ pub fn run(cluster: &PgCluster, http: &Agent, https: Option<&str>, seconds: u64)
         for connections in [16, 64] {
             for route in ROUTES {
                 let run = wrk(&format!("{base}{route}"), connections, seconds);
+                eprintln!(
+                    "  {scheme} c={connections} {route}: {:.0} req/s, p50 {:?} ms, p99 {:?} ms, {} errors",
+                    run.per_second, run.p50_ms, run.p99_ms, run.errors
+                );
                 runs.push((scheme.to_string(), connections, route.to_string(), run));
             }
         }
