@@ -53,7 +53,7 @@ pub struct Notifications {
     pub keep: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Server {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -73,7 +73,7 @@ pub struct Server {
     pub max_connections_per_address: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone, PartialEq)]
 pub struct Postgresql {
     pub host: String,
     pub port: u16,
@@ -91,8 +91,27 @@ pub struct Postgresql {
     pub control: PgCtl,
 }
 
+/// The password never shows in a log or an error message.
+impl std::fmt::Debug for Postgresql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgresql")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "********"))
+            .field("dbname", &self.dbname)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("pool_size", &self.pool_size)
+            .field("job_pool_size", &self.job_pool_size)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("control", &self.control)
+            .finish()
+    }
+}
+
 /// How the administration plugin runs `pg_ctl` for the managed instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PgCtl {
     /// The instance's data directory; administration is refused without it.
     pub data_directory: Option<PathBuf>,

@@ -1,22 +1,18 @@
 //! `dbagent`: a remote-control agent for database servers whose API areas
 //! are sandboxed WebAssembly plugins.
 
-mod access;
+mod app;
 mod auth;
-mod authn;
 mod capabilities;
 mod config;
-mod core_api;
 mod http;
 mod import_temboard;
+mod jobs;
 mod logging;
-mod manifest;
-mod reload;
-mod runtime;
-mod scheduler;
-mod server;
+mod percent;
+mod plugins;
 mod store;
-mod tls;
+mod wit;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -183,10 +179,10 @@ async fn run(cli: Cli) -> Result<()> {
             let config = config::Config::load(&path)?;
             logging::init(&config.logging)?;
             raise_open_files_limit(config.server.max_connections);
-            let app = start(config).await?;
-            reload::on_sighup(Arc::clone(&app), path);
-            scheduler::spawn(Arc::clone(&app));
-            server::serve(app).await
+            let app = app::start(config, &http::routes::native_paths()).await?;
+            app::reload::on_sighup(Arc::clone(&app), path);
+            jobs::scheduler::spawn(Arc::clone(&app.services.jobs), Arc::clone(&app.plugins));
+            http::server::serve(app).await
         }
         Command::User { action } => {
             logging::init_default();
@@ -198,101 +194,17 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Check { config } => {
             logging::init_default();
-            let app = start(config::Config::load(&config)?).await?;
+            let app = app::start(
+                config::Config::load(&config)?,
+                &http::routes::native_paths(),
+            )
+            .await?;
             println!(
                 "configuration {} is valid; {} plugins loaded",
                 config.display(),
-                app.plugins.len()
+                app.plugins.list.len()
             );
             Ok(())
         }
     }
-}
-
-/// Loads the configuration and every plugin; any problem is a start-up error.
-async fn start(config: config::Config) -> Result<Arc<server::App>> {
-    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create data directory {}: {e}",
-            config.server.data_dir.display()
-        )
-    })?;
-    let store = store::Store::open(&config.server.data_dir)?;
-    let sampler = capabilities::proc_sampler::Sampler::new(config.server.hostname.clone());
-    sampler.spawn(config.system.sample_interval);
-    let postgres =
-        capabilities::pg_pool::PgPool::new(config.postgresql.clone(), Arc::clone(&sampler));
-    postgres.spawn_sweeper();
-    let capabilities = Arc::new(capabilities::Capabilities {
-        postgres,
-        system: sampler,
-        notifications: capabilities::Notifier::new(store.clone(), config.notifications.keep),
-        store: store.clone(),
-        control: capabilities::control::Control::new(config.postgresql.control.clone()),
-        running_jobs: capabilities::RunningJobs::default(),
-        jobs_changed: tokio::sync::Notify::new(),
-    });
-    let sources = runtime::loader::collect(&config)?;
-    let max_memory = runtime::loader::max_memory_bytes(&config, &sources)?;
-    let runtime = runtime::Runtime::new(
-        Arc::clone(&capabilities),
-        config.runtime.max_instances,
-        max_memory,
-    )?;
-    let (plugins, routes) = {
-        let config = config.clone();
-        tokio::task::block_in_place(|| runtime::loader::load(&runtime, &config, sources))?
-    };
-    // Connect once now so the process sampler knows the instance's
-    // processes before the first request; a database that is down is not a
-    // start-up error, the agent keeps trying on each request.
-    let deadline = std::time::Instant::now() + config.postgresql.connect_timeout;
-    match capabilities.postgres.get(None, deadline).await {
-        Ok(_) => tracing::info!("connected to PostgreSQL"),
-        Err(e) => tracing::warn!("PostgreSQL is not reachable yet: {}", e.message),
-    }
-    let users = auth::users::Users::load(&config.auth.users_file)?;
-    tracing::info!(users = users.len(), users_file = %config.auth.users_file.display(), "users loaded");
-    spawn_session_purge(
-        store.clone(),
-        store::SessionLimits {
-            idle: config.auth.session_timeout,
-            lifetime: config.auth.session_lifetime,
-        },
-    );
-    if users.is_empty() && config.auth.api_tokens.is_empty() {
-        let binary = std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "dbagent".into());
-        tracing::warn!(
-            users_file = %config.auth.users_file.display(),
-            "no users and no API tokens: nobody can log in; add one with `{binary} user add NAME --config {}`",
-            config.file.display()
-        );
-    }
-    Ok(Arc::new(server::App::new(
-        config, runtime, plugins, routes, store,
-    )))
-}
-
-/// Deletes sessions nobody logged out of once they expire, so the store
-/// does not grow with abandoned sessions.
-fn spawn_session_purge(store: store::Store, limits: store::SessionLimits) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            every.tick().await;
-            let store = store.clone();
-            let purged = tokio::task::spawn_blocking(move || {
-                store.purge_expired_sessions(std::time::SystemTime::now(), limits)
-            })
-            .await;
-            match purged {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::debug!(sessions = n, "purged expired sessions"),
-                Ok(Err(e)) => tracing::warn!("cannot purge expired sessions: {e:#}"),
-                Err(e) => tracing::warn!("cannot purge expired sessions: {e}"),
-            }
-        }
-    });
 }

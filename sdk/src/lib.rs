@@ -28,11 +28,16 @@
 // Lets generated code name this crate by its public path from inside it too.
 extern crate self as dbagent_sdk;
 
-/// The raw bindings generated from the WIT package in `wit/`.
+/// The raw bindings generated from the crate's copy of the `dbagent:api`
+/// WIT package (`wit/`, kept identical to the repository's by a test).
+///
+/// Generated for `admin-plugin`, the widest plugin world: a component
+/// imports only the interfaces whose functions it calls, so a plugin that
+/// never calls `control` does not import it.
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "http-plugin",
-        path: "../wit",
+        world: "admin-plugin",
+        path: "wit",
         pub_export_macro: true,
         default_bindings_module: "dbagent_sdk::bindings",
         runtime_path: "dbagent_sdk::__private::wit_bindgen::rt",

@@ -135,6 +135,20 @@ impl Agent {
     /// Starts an agent for `cluster`; `Err` when it exits before answering
     /// `/ping` (the tests of start-up refusals want exactly that).
     pub fn try_start(cluster: &PgCluster, opts: AgentOptions) -> Result<Agent, StartFailure> {
+        Self::try_start_for(Some(cluster), opts)
+    }
+
+    /// Starts an agent whose PostgreSQL does not exist (a socket directory
+    /// that is not there): for tests of what the agent does without one,
+    /// such as refusing a plugin at start-up, which need no cluster.
+    pub fn try_start_without_postgres(opts: AgentOptions) -> Result<Agent, StartFailure> {
+        Self::try_start_for(None, opts)
+    }
+
+    fn try_start_for(
+        cluster: Option<&PgCluster>,
+        opts: AgentOptions,
+    ) -> Result<Agent, StartFailure> {
         let dir = tempfile::Builder::new()
             .prefix("dbagent-agent-")
             .tempdir()
@@ -207,7 +221,7 @@ impl Agent {
 
     fn write_config(
         &self,
-        cluster: &PgCluster,
+        cluster: Option<&PgCluster>,
         cache_dir: &Path,
         plugins_dir: &Path,
         opts: &AgentOptions,
@@ -220,6 +234,24 @@ impl Agent {
             ),
             None => String::new(),
         };
+        let postgres = match cluster {
+            Some(cluster) => format!(
+                "host = {socket}\nport = {port}\ndata_directory = {data_directory}\npg_ctl = {pg_ctl}\npg_ctl_log = {pg_log}\n{pg_ctl_user}",
+                socket = toml_string(cluster.socket_dir()),
+                port = cluster.port(),
+                data_directory = toml_string(&cluster.data_dir()),
+                pg_ctl = toml_string(&cluster.pg_ctl_path()),
+                pg_log = toml_string(&cluster.log_path()),
+                pg_ctl_user = cluster
+                    .os_user()
+                    .map(|user| format!("pg_ctl_user = \"{user}\""))
+                    .unwrap_or_default(),
+            ),
+            None => format!(
+                "host = {}\nport = 5432\nconnect_timeout_secs = 1",
+                toml_string(&self.dir.path().join("no-postgresql-here"))
+            ),
+        };
         let config = format!(
             r#"[server]
 listen = "{addr}"
@@ -228,14 +260,9 @@ data_dir = {data_dir}
 {server}
 
 [postgresql]
-host = {socket}
-port = {port}
 user = "postgres"
 dbname = "postgres"
-data_directory = {data_directory}
-pg_ctl = {pg_ctl}
-pg_ctl_log = {pg_log}
-{pg_ctl_user}
+{postgres}
 {postgresql}
 
 [runtime]
@@ -256,15 +283,6 @@ api_tokens = ["{TOKEN}"]
             extra = opts.config,
             addr = self.addr,
             data_dir = toml_string(&self.data_dir()),
-            socket = toml_string(cluster.socket_dir()),
-            port = cluster.port(),
-            data_directory = toml_string(&cluster.data_dir()),
-            pg_ctl = toml_string(&cluster.pg_ctl_path()),
-            pg_log = toml_string(&cluster.log_path()),
-            pg_ctl_user = cluster
-                .os_user()
-                .map(|user| format!("pg_ctl_user = \"{user}\""))
-                .unwrap_or_default(),
             cache = toml_string(cache_dir),
             plugins = toml_string(plugins_dir),
         );
@@ -422,6 +440,38 @@ api_tokens = ["{TOKEN}"]
         )
     }
 
+    /// `GET path`, which must answer 200: its body.
+    pub fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// `POST /login` with `body` as it is, without credentials.
+    pub fn login(&self, body: &str) -> (u16, Value) {
+        send(
+            self.anonymous(reqwest::Method::POST, "/login")
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+    }
+
+    /// A session of `user`, who must be able to log in.
+    pub fn session_of(&self, user: &str, password: &str) -> String {
+        let (status, body) =
+            self.login(&serde_json::json!({"username": user, "password": password}).to_string());
+        assert_eq!(status, 200, "login {user}: {body}");
+        body["session"]
+            .as_str()
+            .expect("session string")
+            .to_string()
+    }
+
+    /// A request with `session` in `X-Session` and no other credential.
+    pub fn with_session(&self, method: reqwest::Method, path: &str, session: &str) -> (u16, Value) {
+        send(self.anonymous(method, path).header("X-Session", session))
+    }
+
     /// Everything the agent printed so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
@@ -439,6 +489,11 @@ impl Drop for Agent {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The `error` message of a temBoard-style error body (`""` when there is none).
+pub fn error_text(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or_default()
 }
 
 /// Sends `request`: the status and the body as JSON.

@@ -19,7 +19,7 @@ mod process;
 mod redis;
 pub mod sample;
 
-pub use agent::{Agent, AgentOptions, StartFailure, TOKEN, binary, send};
+pub use agent::{Agent, AgentOptions, StartFailure, TOKEN, binary, error_text, send};
 pub use barman::{
     BARMAN_CLUSTER_CONF, BARMAN_SERVER, BackupInfo, Barman, RecoveryTarget, barman_executable,
 };
@@ -153,4 +153,11 @@ pub fn raw_http(addr: &str, request: &[u8], timeout: Duration) -> String {
         }
     }
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// An agent whose users file holds alice (password `alice-secret`).
+pub fn agent_with_alice(cluster: &PgCluster, opts: AgentOptions) -> Agent {
+    let agent = Agent::start(cluster, opts.auth("users_file = \"users\""));
+    user_add(agent.config_path(), "alice", "alice-secret");
+    agent
 }

@@ -3,7 +3,9 @@
 //! reload, HTTPS, body limits, and `import-temboard`.
 
 use base64::Engine as _;
-use dbagent_tests::{Agent, AgentOptions, PgCluster, binary, send, user_add, wait_for};
+use dbagent_tests::{
+    Agent, AgentOptions, PgCluster, agent_with_alice, binary, send, user_add, wait_for,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha512};
@@ -12,44 +14,12 @@ use std::time::Duration;
 
 const KEY: &str = "the-agent-key-0123";
 
-/// An agent whose users file holds alice (password "alice-secret").
-fn agent_with_alice(cluster: &PgCluster, opts: AgentOptions) -> Agent {
-    let agent = Agent::start(cluster, opts.auth("users_file = \"users\""));
-    user_add(agent.config_path(), "alice", "alice-secret");
-    agent
-}
-
-fn login(agent: &Agent, body: &str) -> (u16, Value) {
-    send(
-        agent
-            .anonymous(Method::POST, "/login")
-            .header("content-type", "application/json")
-            .body(body.to_string()),
-    )
-}
-
-fn session_of(agent: &Agent, user: &str, password: &str) -> String {
-    let (status, body) = login(
-        agent,
-        &json!({"username": user, "password": password}).to_string(),
-    );
-    assert_eq!(status, 200, "login {user}: {body}");
-    body["session"]
-        .as_str()
-        .expect("session string")
-        .to_string()
-}
-
-fn with_session(agent: &Agent, method: Method, path: &str, session: &str) -> (u16, Value) {
-    send(agent.anonymous(method, path).header("X-Session", session))
-}
-
 #[test]
 fn login_answers_as_temboard_does() {
     let cluster = PgCluster::start();
     let agent = agent_with_alice(&cluster, AgentOptions::new());
 
-    let session = session_of(&agent, "alice", "alice-secret");
+    let session = agent.session_of("alice", "alice-secret");
     assert_eq!(session.len(), 64);
     assert!(
         session
@@ -97,7 +67,7 @@ fn login_answers_as_temboard_does() {
         ("", 400, "Invalid json format"),
     ];
     for (body, status, message) in cases {
-        let (got, answer) = login(&agent, body);
+        let (got, answer) = agent.login(body);
         assert_eq!(
             (got, answer),
             (status, json!({"error": message})),
@@ -112,7 +82,7 @@ fn session_header_errors_and_logout() {
     let agent = agent_with_alice(&cluster, AgentOptions::new());
 
     assert_eq!(
-        with_session(&agent, Method::GET, "/profile", "abc"),
+        agent.with_session(Method::GET, "/profile", "abc"),
         (406, json!({"error": "Parameter 'X-Session' is malformed."}))
     );
     assert_eq!(
@@ -120,21 +90,21 @@ fn session_header_errors_and_logout() {
         (406, json!({"error": "Parameter 'X-Session' is malformed."}))
     );
     assert_eq!(
-        with_session(&agent, Method::GET, "/profile", &"ab".repeat(32)),
+        agent.with_session(Method::GET, "/profile", &"ab".repeat(32)),
         (401, json!({"error": "Invalid session."}))
     );
 
-    let session = session_of(&agent, "alice", "alice-secret");
+    let session = agent.session_of("alice", "alice-secret");
     assert_eq!(
-        with_session(&agent, Method::GET, "/profile", &session),
+        agent.with_session(Method::GET, "/profile", &session),
         (200, json!({"username": "alice"}))
     );
     assert_eq!(
-        with_session(&agent, Method::GET, "/logout", &session),
+        agent.with_session(Method::GET, "/logout", &session),
         (200, json!({"logout": true}))
     );
     assert_eq!(
-        with_session(&agent, Method::GET, "/profile", &session),
+        agent.with_session(Method::GET, "/profile", &session),
         (401, json!({"error": "Invalid session."}))
     );
 }
@@ -166,15 +136,15 @@ fn temboard_users_file_is_accepted_and_upgraded() {
     )
     .unwrap();
 
-    let (status, _) = login(&agent, r#"{"username": "bob", "password": "wrong"}"#);
+    let (status, _) = agent.login(r#"{"username": "bob", "password": "wrong"}"#);
     assert_eq!(status, 404);
-    session_of(&agent, "bob", "bob-secret");
+    agent.session_of("bob", "bob-secret");
     let text = std::fs::read_to_string(&users).unwrap();
     assert!(text.starts_with("bob:$argon2id$"), "hash upgraded: {text}");
     // The upgraded hash still lets bob in, and only with his password.
-    session_of(&agent, "bob", "bob-secret");
+    agent.session_of("bob", "bob-secret");
     assert_eq!(
-        login(&agent, r#"{"username": "bob", "password": "wrong"}"#).0,
+        agent.login(r#"{"username": "bob", "password": "wrong"}"#).0,
         404
     );
 }
@@ -186,14 +156,15 @@ fn sessions_expire_when_idle() {
         &cluster,
         AgentOptions::new().auth("session_timeout_secs = 2"),
     );
-    let session = session_of(&agent, "alice", "alice-secret");
-    assert_eq!(
-        with_session(&agent, Method::GET, "/profile", &session).0,
-        200
+    let session = agent.session_of("alice", "alice-secret");
+    assert_eq!(agent.with_session(Method::GET, "/profile", &session).0, 200);
+    wait_for(
+        "the idle session to expire",
+        Duration::from_secs(10),
+        || (agent.with_session(Method::GET, "/profile", &session).0 == 401).then_some(()),
     );
-    std::thread::sleep(Duration::from_millis(3500));
     assert_eq!(
-        with_session(&agent, Method::GET, "/profile", &session),
+        agent.with_session(Method::GET, "/profile", &session),
         (401, json!({"error": "Invalid session."}))
     );
 }
@@ -202,12 +173,12 @@ fn sessions_expire_when_idle() {
 fn sessions_survive_a_restart() {
     let cluster = PgCluster::start();
     let mut agent = agent_with_alice(&cluster, AgentOptions::new());
-    let session = session_of(&agent, "alice", "alice-secret");
+    let session = agent.session_of("alice", "alice-secret");
     agent
         .restart()
         .unwrap_or_else(|failure| panic!("{failure}"));
     assert_eq!(
-        with_session(&agent, Method::GET, "/profile", &session),
+        agent.with_session(Method::GET, "/profile", &session),
         (200, json!({"username": "alice"}))
     );
 }
@@ -348,7 +319,7 @@ fn status_discover_and_headers() {
 fn notifications_record_logins_and_plugin_actions() {
     let cluster = PgCluster::start();
     let agent = agent_with_alice(&cluster, AgentOptions::new());
-    let session = session_of(&agent, "alice", "alice-secret");
+    let session = agent.session_of("alice", "alice-secret");
 
     let mut victim = cluster.connect("postgres");
     let pid: i32 = victim
@@ -364,7 +335,7 @@ fn notifications_record_logins_and_plugin_actions() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["backends"][0]["killed"], json!(true));
 
-    let (status, list) = with_session(&agent, Method::GET, "/notifications", &session);
+    let (status, list) = agent.with_session(Method::GET, "/notifications", &session);
     assert_eq!(status, 200);
     let list = list.as_array().expect("a list");
     assert_eq!(list[0]["username"], "alice");
@@ -385,7 +356,11 @@ fn sighup_reloads_users_and_keys_and_rejects_a_bad_file() {
         AgentOptions::new().auth(&format!("key = \"{KEY}\"")),
     );
     let before = send(agent.anonymous(Method::GET, "/status")).1["reload_datetime"].clone();
-    std::thread::sleep(Duration::from_millis(1100));
+    // The reload's time is to the second: wait for the next one to begin.
+    wait_for("the clock's next second", Duration::from_secs(3), || {
+        let now = chrono_like_now();
+        (json!(now) != before).then_some(())
+    });
 
     // A new users file with carol, and a new key.
     let original = std::fs::read_to_string(agent.config_path()).unwrap();
@@ -401,7 +376,7 @@ fn sighup_reloads_users_and_keys_and_rejects_a_bad_file() {
         let now = send(agent.anonymous(Method::GET, "/status")).1["reload_datetime"].clone();
         (now != before).then_some(())
     });
-    session_of(&agent, "carol", "carol-secret");
+    agent.session_of("carol", "carol-secret");
     assert_eq!(
         login(
             &agent,
@@ -429,7 +404,7 @@ fn sighup_reloads_users_and_keys_and_rejects_a_bad_file() {
         send(agent.anonymous(Method::GET, "/activity?key=the-new-agent-key-456")).0,
         200
     );
-    session_of(&agent, "carol", "carol-secret");
+    agent.session_of("carol", "carol-secret");
 }
 
 #[test]
@@ -564,7 +539,7 @@ fn plugins_never_see_credentials() {
             .config("[plugin.hello]\ngrants = [\"log\"]")
             .auth(&format!("key = \"{KEY}\"")),
     );
-    let session = session_of(&agent, "alice", "alice-secret");
+    let session = agent.session_of("alice", "alice-secret");
     let (status, seen) = send(
         agent
             .anonymous(Method::GET, &format!("/hello/request?a=1&key={KEY}"))
@@ -594,7 +569,7 @@ fn plugins_never_see_credentials() {
 fn user_del_removes_a_user() {
     let cluster = PgCluster::start();
     let agent = agent_with_alice(&cluster, AgentOptions::new());
-    session_of(&agent, "alice", "alice-secret");
+    agent.session_of("alice", "alice-secret");
     let out = Command::new(binary())
         .args(["user", "del", "alice", "--config"])
         .arg(agent.config_path())
@@ -613,4 +588,13 @@ fn user_del_removes_a_user() {
         .0,
         404
     );
+}
+
+/// The agent's local time as `/status` shows it (`YYYY-MM-DDTHH:MM:SS`).
+fn chrono_like_now() -> String {
+    let out = std::process::Command::new("date")
+        .arg("+%Y-%m-%dT%H:%M:%S")
+        .output()
+        .expect("run date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -15,14 +15,8 @@ fn agent_with_settings(cluster: &PgCluster) -> Agent {
     Agent::start(cluster, AgentOptions::new().config(SETTINGS))
 }
 
-fn get_ok(agent: &Agent, path: &str) -> Value {
-    let (status, body) = agent.get(path);
-    assert_eq!(status, 200, "GET {path}: {body}");
-    body
-}
-
 fn history(agent: &Agent) -> Vec<Value> {
-    let body = get_ok(agent, "/dashboard/history");
+    let body = agent.get_ok("/dashboard/history");
     body.as_array()
         .unwrap_or_else(|| panic!("history is not an array: {body}"))
         .clone()
@@ -299,7 +293,7 @@ fn assert_temboard7_fields(what: &str, set: &Value) {
 fn temboard7_routes_and_fields() {
     let cluster = PgCluster::start_with(&["max_connections = 42"]);
     let agent = agent_with_settings(&cluster);
-    let info = get_ok(&agent, "/dashboard/info");
+    let info = agent.get_ok("/dashboard/info");
     assert_shape(
         "/dashboard/info",
         &info,
@@ -315,7 +309,7 @@ fn temboard7_routes_and_fields() {
     assert_eq!(info["pg_port"], cluster.port().to_string());
     assert_eq!(info["pg_data"], cluster.data_dir().display().to_string());
     assert!(is_uptime(info["pg_uptime"].as_str().unwrap()), "{info}");
-    let live = get_ok(&agent, "/dashboard/live");
+    let live = agent.get_ok("/dashboard/live");
     for (name, kind) in [
         ("os_version", Str),
         ("pg_version", Str),
@@ -323,7 +317,7 @@ fn temboard7_routes_and_fields() {
         ("max_connections", Int),
     ] {
         let path = format!("/dashboard/{name}");
-        let body = get_ok(&agent, &path);
+        let body = agent.get_ok(&path);
         assert_shape(&path, &body, &[(name, kind)]);
         assert_eq!(body[name], live[name], "{path} as in a set");
     }
@@ -331,7 +325,7 @@ fn temboard7_routes_and_fields() {
     assert_eq!(info["os_version"], live["os_version"]);
     assert_eq!(info["pg_version"], live["pg_version"]);
     assert_eq!(
-        get_ok(&agent, "/dashboard/max_connections"),
+        agent.get_ok("/dashboard/max_connections"),
         json!({"max_connections": 42})
     );
 
@@ -348,7 +342,7 @@ fn temboard7_routes_and_fields() {
         .map(|s| s["timestamp"].as_f64().unwrap())
         .collect();
     assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
-    let last = get_ok(&agent, "/dashboard");
+    let last = agent.get_ok("/dashboard");
     assert_temboard7_fields("/dashboard", &last);
 }
 
@@ -358,19 +352,19 @@ fn every_endpoint_has_the_reference_shape() {
     let agent = agent_with_settings(&cluster);
 
     // Before or after the first collection, /dashboard answers with a set.
-    assert_data_set("/dashboard", &get_ok(&agent, "/dashboard"), &cluster);
+    assert_data_set("/dashboard", &agent.get_ok("/dashboard"), &cluster);
     assert_data_set(
         "/dashboard/live",
-        &get_ok(&agent, "/dashboard/live"),
+        &agent.get_ok("/dashboard/live"),
         &cluster,
     );
     assert_eq!(
-        get_ok(&agent, "/dashboard/config"),
+        agent.get_ok("/dashboard/config"),
         json!({"history_length": 5, "scheduler_interval": 1})
     );
 
     let part = |name: &str| -> Value {
-        let body = get_ok(&agent, &format!("/dashboard/{name}"));
+        let body = agent.get_ok(&format!("/dashboard/{name}"));
         let object = body
             .as_object()
             .unwrap_or_else(|| panic!("/dashboard/{name}: {body}"));
@@ -419,7 +413,7 @@ fn default_and_invalid_settings() {
     let cluster = PgCluster::start();
     let agent = Agent::start(&cluster, AgentOptions::new());
     assert_eq!(
-        get_ok(&agent, "/dashboard/config"),
+        agent.get_ok("/dashboard/config"),
         json!({"history_length": 150, "scheduler_interval": 2})
     );
     drop(agent);
@@ -440,7 +434,7 @@ fn default_and_invalid_settings() {
             .then_some(())
     });
     // The live figures do not depend on the settings.
-    get_ok(&agent, "/dashboard/live");
+    agent.get_ok("/dashboard/live");
 }
 
 #[test]
@@ -465,7 +459,7 @@ fn collector_fills_a_capped_history_that_survives_restart() {
     assert!((2.5..20.0).contains(&span), "5 sets over {span} s");
 
     // /dashboard is the newest collected set.
-    let last = get_ok(&agent, "/dashboard");
+    let last = agent.get_ok("/dashboard");
     assert!(collected_at(&last) >= stamps[4], "{last}");
 
     // Older sets are pruned as new ones come: still 5, all newer.
@@ -505,7 +499,7 @@ fn figures_move_under_load() {
 
     // Commits: each statement outside a transaction block is one.
     let commits = |agent: &Agent| {
-        get_ok(agent, "/dashboard/databases")["databases"]["total_commit"]
+        agent.get_ok("/dashboard/databases")["databases"]["total_commit"]
             .as_i64()
             .expect("total_commit is an integer")
     };
@@ -519,7 +513,7 @@ fn figures_move_under_load() {
 
     // Hit ratio: blocks read from outside shared buffers lower it.
     let hitratio = |agent: &Agent| {
-        get_ok(agent, "/dashboard/hitratio")["hitratio"]
+        agent.get_ok("/dashboard/hitratio")["hitratio"]
             .as_f64()
             .expect("hitratio is a number")
     };
@@ -542,7 +536,7 @@ fn figures_move_under_load() {
 
     // Active backends: sessions sleeping in a query count while they do.
     let active = |agent: &Agent| {
-        get_ok(agent, "/dashboard/active_backends")["active_backends"]["nb"]
+        agent.get_ok("/dashboard/active_backends")["active_backends"]["nb"]
             .as_i64()
             .expect("nb is an integer")
     };

@@ -3,7 +3,9 @@
 //! user, send malformed HTTP; and what temBoard's own clients read from the
 //! core routes.
 
-use dbagent_tests::{Agent, AgentOptions, PgCluster, binary, raw_http, send, user_add, wait_for};
+use dbagent_tests::{
+    Agent, AgentOptions, PgCluster, agent_with_alice, binary, raw_http, send, user_add, wait_for,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr};
@@ -30,22 +32,6 @@ fn login_from(
             .header("content-type", "application/json")
             .body(json!({"username": user, "password": password}).to_string()),
     )
-}
-
-fn session(agent: &Agent, user: &str, password: &str) -> String {
-    let (status, body) = login_from(&client_from(1), agent, user, password);
-    assert_eq!(status, 200, "login as {user}: {body}");
-    body["session"].as_str().expect("a session").to_string()
-}
-
-fn with_session(agent: &Agent, session: &str, method: Method, path: &str) -> (u16, Value) {
-    send(agent.anonymous(method, path).header("X-Session", session))
-}
-
-fn agent_with_alice(cluster: &PgCluster, opts: AgentOptions) -> Agent {
-    let agent = Agent::start(cluster, opts.auth("users_file = \"users\""));
-    user_add(agent.config_path(), "alice", "alice-secret");
-    agent
 }
 
 // ---- 1. login flood ----
@@ -324,11 +310,11 @@ fn sessions_end_when_their_user_is_removed_or_their_password_changes() {
     let agent = agent_with_alice(&cluster, AgentOptions::new());
     user_add(agent.config_path(), "bob", "bob-secret");
     user_add(agent.config_path(), "carol", "carol-secret");
-    let alice = session(&agent, "alice", "alice-secret");
-    let bob = session(&agent, "bob", "bob-secret");
-    let carol = session(&agent, "carol", "carol-secret");
+    let alice = agent.session_of("alice", "alice-secret");
+    let bob = agent.session_of("bob", "bob-secret");
+    let carol = agent.session_of("carol", "carol-secret");
     for s in [&alice, &bob, &carol] {
-        assert_eq!(with_session(&agent, s, Method::GET, "/profile").0, 200);
+        assert_eq!(agent.with_session(Method::GET, "/profile", s).0, 200);
     }
 
     // The CLI ends them at once.
@@ -338,11 +324,11 @@ fn sessions_end_when_their_user_is_removed_or_their_password_changes() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(with_session(&agent, &bob, Method::GET, "/profile").0, 401);
+    assert_eq!(agent.with_session(Method::GET, "/profile", &bob).0, 401);
     user_add(agent.config_path(), "alice", "alice-new-secret");
-    let (status, _) = with_session(&agent, &alice, Method::POST, "/administration/control");
+    let (status, _) = agent.with_session(Method::POST, "/administration/control", &alice);
     assert_eq!(status, 401);
-    assert_eq!(with_session(&agent, &alice, Method::GET, "/profile").0, 401);
+    assert_eq!(agent.with_session(Method::GET, "/profile", &alice).0, 401);
 
     // An edit of the users file by other means takes effect at the reload.
     let users = agent.dir().join("users");
@@ -353,13 +339,13 @@ fn sessions_end_when_their_user_is_removed_or_their_password_changes() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&users, kept).unwrap();
-    assert_eq!(with_session(&agent, &carol, Method::GET, "/profile").0, 200);
+    assert_eq!(agent.with_session(Method::GET, "/profile", &carol).0, 200);
     agent.signal(libc::SIGHUP);
     wait_for("carol's session to end", Duration::from_secs(10), || {
-        (with_session(&agent, &carol, Method::GET, "/profile").0 == 401).then_some(())
+        (agent.with_session(Method::GET, "/profile", &carol).0 == 401).then_some(())
     });
-    let fresh = session(&agent, "alice", "alice-new-secret");
-    assert_eq!(with_session(&agent, &fresh, Method::GET, "/profile").0, 200);
+    let fresh = agent.session_of("alice", "alice-new-secret");
+    assert_eq!(agent.with_session(Method::GET, "/profile", &fresh).0, 200);
 }
 
 #[test]
@@ -369,16 +355,16 @@ fn a_session_ends_at_its_lifetime_however_much_it_is_used() {
         &cluster,
         AgentOptions::new().auth("session_timeout_secs = 3600\nsession_lifetime_secs = 3"),
     );
-    let alice = session(&agent, "alice", "alice-secret");
+    let alice = agent.session_of("alice", "alice-secret");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(2) {
-        assert_eq!(with_session(&agent, &alice, Method::GET, "/profile").0, 200);
+        assert_eq!(agent.with_session(Method::GET, "/profile", &alice).0, 200);
         std::thread::sleep(Duration::from_millis(250));
     }
     wait_for(
         "the session to reach its lifetime",
         Duration::from_secs(5),
-        || (with_session(&agent, &alice, Method::GET, "/profile").0 == 401).then_some(()),
+        || (agent.with_session(Method::GET, "/profile", &alice).0 == 401).then_some(()),
     );
 }
 
@@ -729,7 +715,7 @@ fn the_users_file_lives_in_the_data_directory_and_the_hint_names_the_binary() {
     user_add(agent.config_path(), "newcomer", "first-secret");
     assert!(agent.data_dir().join("users").is_file());
     assert!(!agent.dir().join("users").exists());
-    let token = session(&agent, "newcomer", "first-secret");
-    let (status, body) = with_session(&agent, &token, Method::GET, "/activity");
+    let token = agent.session_of("newcomer", "first-secret");
+    let (status, body) = agent.with_session(Method::GET, "/activity", &token);
     assert_eq!(status, 200, "{body}");
 }

@@ -36,6 +36,24 @@ fn in_secs(client: &mut Client, secs: i32) -> String {
         .get(0)
 }
 
+/// Waits until the server's clock is a second past `at` (the API's format).
+fn wait_past(client: &mut Client, at: &str) {
+    wait_for(
+        &format!("the server's clock to pass {at}"),
+        Duration::from_secs(30),
+        || {
+            let past: bool = client
+                .query_one(
+                    "SELECT now() > $1::text::timestamptz + interval '1 second'",
+                    &[&at],
+                )
+                .unwrap()
+                .get(0);
+            past.then_some(())
+        },
+    );
+}
+
 fn stat(client: &mut Client, column: &str, table: &str) -> Option<String> {
     client
         .query_one(
@@ -164,7 +182,7 @@ fn a_cancelled_operation_never_runs() {
         (200, json!({"response": "ok"}))
     );
     assert_eq!(status_of(&agent, "analyze", &id), "canceled");
-    std::thread::sleep(Duration::from_secs(4));
+    wait_past(&mut client, &at);
     assert_eq!(stat(&mut client, "last_analyze", "city"), None);
     assert_eq!(status_of(&agent, "analyze", &id), "canceled");
 
@@ -236,7 +254,7 @@ fn a_scheduled_operation_survives_kill_9() {
     );
     agent.signal(libc::SIGKILL);
     // Down past the operation's time: it is late when the agent comes back.
-    std::thread::sleep(Duration::from_secs(4));
+    wait_past(&mut client, &at);
     assert_eq!(stat(&mut client, "last_analyze", "city"), None);
     agent.restart().unwrap_or_else(|e| panic!("{e}"));
     wait_status(&agent, "analyze", &id, "done");

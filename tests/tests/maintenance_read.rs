@@ -6,7 +6,7 @@
 //! is missing; names that need quoting.
 
 use dbagent_tests::sample::{self, ODD_INDEX, ODD_SCHEMA, ODD_TABLE};
-use dbagent_tests::{Agent, AgentOptions, PgCluster};
+use dbagent_tests::{Agent, AgentOptions, PgCluster, error_text};
 use postgres::Client;
 use postgres::types::ToSql;
 use serde_json::{Value, json};
@@ -39,12 +39,6 @@ fn enc(name: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn get_ok(agent: &Agent, path: &str) -> Value {
-    let (status, body) = agent.get(path);
-    assert_eq!(status, 200, "GET {path}: {body}");
-    body
 }
 
 /// The first row of `sql` as JSON (`to_jsonb` of the row).
@@ -129,10 +123,6 @@ fn int(value: &Value) -> i64 {
     value
         .as_i64()
         .unwrap_or_else(|| panic!("{value} is not an integer"))
-}
-
-fn error_text(body: &Value) -> String {
-    body["error"].as_str().unwrap_or_default().to_string()
 }
 
 const DATABASE_KEYS: &[&str] = &[
@@ -324,7 +314,7 @@ fn assert_sums(entry: &Value, expected: &Value) {
 #[test]
 fn instance_lists_connectable_databases_with_their_sums() {
     let (_cluster, agent, mut client) = start();
-    let body = get_ok(&agent, "/maintenance");
+    let body = agent.get_ok("/maintenance");
     assert_eq!(keys(&body), ["databases", "instance"]);
 
     let databases = &body["databases"];
@@ -349,7 +339,7 @@ fn instance_lists_connectable_databases_with_their_sums() {
     assert!(int(&world["indexes_bloat_bytes"]) > 0, "{world}");
 
     // The database's sums are its schemas' sums.
-    let schemas = get_ok(&agent, "/maintenance/world")["schemas"].clone();
+    let schemas = agent.get_ok("/maintenance/world")["schemas"].clone();
     for key in [
         "n_tables",
         "n_indexes",
@@ -385,7 +375,7 @@ fn instance_lists_connectable_databases_with_their_sums() {
 #[test]
 fn database_lists_schemas_with_their_sums() {
     let (_cluster, agent, mut client) = start();
-    let body = get_ok(&agent, "/maintenance/world");
+    let body = agent.get_ok("/maintenance/world");
     assert_eq!(keys(&body), ["schemas", "total_bytes", "total_size"]);
     let size = sql_i64(&mut client, "SELECT pg_database_size('world')", &[]);
     assert_eq!(int(&body["total_bytes"]), size);
@@ -438,7 +428,7 @@ fn database_lists_schemas_with_their_sums() {
     );
 
     // A schema's bloat is the sum of its tables' and their indexes'.
-    let tables = get_ok(&agent, "/maintenance/world/schema/public")["tables"].clone();
+    let tables = agent.get_ok("/maintenance/world/schema/public")["tables"].clone();
     let sum = |key: &str| -> i64 {
         tables
             .as_array()
@@ -457,7 +447,7 @@ fn database_lists_schemas_with_their_sums() {
 #[test]
 fn schema_lists_tables_and_indexes() {
     let (_cluster, agent, mut client) = start();
-    let body = get_ok(&agent, "/maintenance/world/schema/public");
+    let body = agent.get_ok("/maintenance/world/schema/public");
     assert_eq!(keys(&body), ["indexes", "size", "tables", "total_bytes"]);
 
     let tables = &body["tables"];
@@ -552,7 +542,7 @@ fn schema_lists_tables_and_indexes() {
 
     // Another schema: a materialized view, an expression index, a hash
     // index (whose bloat is not estimated).
-    let body = get_ok(&agent, "/maintenance/world/schema/inventory");
+    let body = agent.get_ok("/maintenance/world/schema/inventory");
     let tables = &body["tables"];
     assert_eq!(names(tables, "name"), ["expensive", "item"]);
     let expensive = find(tables, "name", "expensive");
@@ -596,7 +586,7 @@ fn schema_lists_tables_and_indexes() {
     }
 
     assert_eq!(
-        get_ok(&agent, "/maintenance/world/schema/empty_schema"),
+        agent.get_ok("/maintenance/world/schema/empty_schema"),
         json!({"indexes": [], "size": "0 bytes", "tables": [], "total_bytes": 0})
     );
 }
@@ -758,16 +748,16 @@ struct Bloat {
 }
 
 fn bloat(agent: &Agent) -> Bloat {
-    let table = get_ok(agent, "/maintenance/world/schema/public/table/churn");
-    let schema = get_ok(agent, "/maintenance/world/schema/public");
+    let table = agent.get_ok("/maintenance/world/schema/public/table/churn");
+    let schema = agent.get_ok("/maintenance/world/schema/public");
     let entry = find(&schema["tables"], "name", "churn");
     let pkey = find(&schema["indexes"], "name", "churn_pkey");
     assert_eq!(entry["bloat_bytes"], table["bloat_bytes"]);
     assert_eq!(entry["index_bloat_bytes"], table["index_bloat_bytes"]);
     assert_eq!(pkey["bloat_bytes"], table["index_bloat_bytes"]);
-    let schemas = get_ok(agent, "/maintenance/world")["schemas"].clone();
+    let schemas = agent.get_ok("/maintenance/world")["schemas"].clone();
     let public = find(&schemas, "name", "public");
-    let instance = get_ok(agent, "/maintenance")["databases"].clone();
+    let instance = agent.get_ok("/maintenance")["databases"].clone();
     let world = find(&instance, "datname", "world");
     Bloat {
         table: int(&table["bloat_bytes"]),
@@ -810,7 +800,7 @@ fn bloat_rises_after_updates_and_deletes_and_falls_after_vacuum_full() {
         .unwrap();
     sample::analyze(&mut client, "ANALYZE churn");
     let churned = bloat(&agent);
-    let stats = get_ok(&agent, "/maintenance/world/schema/public/table/churn");
+    let stats = agent.get_ok("/maintenance/world/schema/public/table/churn");
     assert_eq!(stats["n_live_tup"], 10000);
     assert!(int(&stats["n_dead_tup"]) > 0, "{stats}");
     // Three versions of every row, half of them deleted: most of the
@@ -875,7 +865,7 @@ fn bloat_rises_after_updates_and_deletes_and_falls_after_vacuum_full() {
     // Every row deleted and analyzed: every page of the table is bloat.
     client.batch_execute("DELETE FROM churn").unwrap();
     sample::analyze(&mut client, "ANALYZE churn");
-    let emptied = get_ok(&agent, "/maintenance/world/schema/public/table/churn");
+    let emptied = agent.get_ok("/maintenance/world/schema/public/table/churn");
     let pages = sql_i64(
         &mut client,
         "SELECT ((c.relpages + coalesce(t.relpages, 0))
@@ -974,20 +964,20 @@ fn names_needing_quotes_work() {
     sample::analyze(&mut client, "ANALYZE");
     let agent = Agent::start(&cluster, AgentOptions::new());
 
-    let instance = get_ok(&agent, "/maintenance");
+    let instance = agent.get_ok("/maintenance");
     assert_eq!(
         names(&instance["databases"], "datname"),
         [db, "postgres"],
         "{instance}"
     );
 
-    let database = get_ok(&agent, &format!("/maintenance/{}", enc(db)));
+    let database = agent.get_ok(&format!("/maintenance/{}", enc(db)));
     let odd = find(&database["schemas"], "name", ODD_SCHEMA);
     assert_eq!((int(&odd["n_tables"]), int(&odd["n_indexes"])), (2, 2));
     assert_sizes_agree(&mut client, odd);
 
     let schema_path = format!("/maintenance/{}/schema/{}", enc(db), enc(ODD_SCHEMA));
-    let schema = get_ok(&agent, &schema_path);
+    let schema = agent.get_ok(&schema_path);
     assert_eq!(names(&schema["tables"], "name"), ["a/b%c", ODD_TABLE]);
     let table = find(&schema["tables"], "name", ODD_TABLE);
     assert_eq!(
@@ -1007,7 +997,7 @@ fn names_needing_quotes_work() {
         r#"CREATE UNIQUE INDEX "my table_pkey" ON "odd ""schema"".x"."my table" USING btree (id)"#
     );
 
-    let body = get_ok(&agent, &format!("{schema_path}/table/{}", enc(ODD_TABLE)));
+    let body = agent.get_ok(&format!("{schema_path}/table/{}", enc(ODD_TABLE)));
     assert_eq!(body["name"], ODD_TABLE);
     assert_eq!(body["schemaname"], ODD_SCHEMA);
     assert_eq!(body["n_live_tup"], sample::MY_TABLE_ROWS);
@@ -1029,7 +1019,7 @@ fn names_needing_quotes_work() {
     );
     assert_sizes_agree(&mut client, &body);
 
-    let slashed = get_ok(&agent, &format!("{schema_path}/table/{}", enc("a/b%c")));
+    let slashed = agent.get_ok(&format!("{schema_path}/table/{}", enc("a/b%c")));
     assert_eq!(slashed["name"], "a/b%c");
     assert_eq!(slashed["n_live_tup"], 2);
     assert_eq!(slashed["indexes"], json!([]));
@@ -1137,7 +1127,7 @@ fn reads_do_not_wait_on_a_locked_table() {
 
     // Once the lock is gone, everything is back.
     holder.batch_execute("COMMIT").unwrap();
-    let table = get_ok(&agent, "/maintenance/world/schema/public/table/city");
+    let table = agent.get_ok("/maintenance/world/schema/public/table/city");
     assert!(table.get("unavailable").is_none(), "{table}");
     assert_eq!(keys(&table), TABLE_DETAIL_KEYS);
 }

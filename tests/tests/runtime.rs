@@ -1,17 +1,11 @@
 //! The plugin runtime seen from outside: deadlines, memory limits, panics,
 //! grants, route conflicts, drop-in plugins and the compiled-code cache.
 
-use dbagent_tests::{Agent, AgentOptions, PgCluster, StartFailure};
+use dbagent_tests::{Agent, AgentOptions, PgCluster, StartFailure, error_text};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
-
-fn error_text(body: &Value) -> &str {
-    body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no \"error\" string in {body}"))
-}
 
 /// The host answers its own route, a bundled plugin and a drop-in plugin.
 fn assert_still_serving(agent: &Agent) {
@@ -23,8 +17,15 @@ fn assert_still_serving(agent: &Agent) {
     assert_eq!(status, 200, "GET /hello/ping: {body}");
 }
 
-fn refusal(cluster: &PgCluster, opts: AgentOptions) -> StartFailure {
-    match Agent::try_start(cluster, opts) {
+/// The agent's start-up, which must be refused. Without a cluster, the
+/// agent points at a PostgreSQL that does not exist: refusals come before
+/// any connection.
+fn refusal(cluster: Option<&PgCluster>, opts: AgentOptions) -> StartFailure {
+    let started = match cluster {
+        Some(cluster) => Agent::try_start(cluster, opts),
+        None => Agent::try_start_without_postgres(opts),
+    };
+    match started {
         Ok(agent) => panic!(
             "the agent started but should have refused to; its log:\n{}",
             agent.log_text()
@@ -116,12 +117,8 @@ fn panic_message_reaches_the_client() {
 
 #[test]
 fn plugin_importing_ungranted_capability_is_refused() {
-    let cluster = PgCluster::start();
     for config in ["[plugin.greedy]\ngrants = [\"log\"]", ""] {
-        let failure = refusal(
-            &cluster,
-            AgentOptions::new().plugin("greedy").config(config),
-        );
+        let failure = refusal(None, AgentOptions::new().plugin("greedy").config(config));
         assert!(
             failure.log.contains("greedy") && failure.log.contains("postgres"),
             "the refusal names the plugin and the capability (config {config:?}): {failure}"
@@ -144,9 +141,8 @@ fn granted_capability_is_usable() {
 
 #[test]
 fn duplicate_route_prefix_is_refused() {
-    let cluster = PgCluster::start();
     let failure = refusal(
-        &cluster,
+        None,
         AgentOptions::new()
             .plugin("dup")
             .config("[plugin.dup]\ngrants = []"),
@@ -195,8 +191,7 @@ fn example_plugin_as_a_drop_in() {
 
 #[test]
 fn example_plugin_without_its_grant_is_refused() {
-    let cluster = PgCluster::start();
-    let failure = refusal(&cluster, AgentOptions::new().plugin("hello"));
+    let failure = refusal(None, AgentOptions::new().plugin("hello"));
     assert!(
         failure.log.contains("hello") && failure.log.contains("log"),
         "the refusal names the plugin and the capability: {failure}"
@@ -274,7 +269,7 @@ fn plugins_get_no_filesystem_environment_or_network() {
 fn control_capability_is_reserved_to_the_bundled_administration_plugin() {
     let cluster = PgCluster::start();
     let failure = refusal(
-        &cluster,
+        Some(&cluster),
         AgentOptions::new()
             .plugin("usurper")
             .config("[plugin.usurper]\ngrants = [\"control\"]"),
@@ -288,4 +283,19 @@ fn control_capability_is_reserved_to_the_bundled_administration_plugin() {
         .connect("postgres")
         .simple_query("SELECT 1")
         .unwrap();
+}
+
+#[test]
+fn a_drop_in_built_against_a_narrower_world_loads_and_serves() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("narrow")
+            .config("[plugin.narrow]\ngrants = [\"postgres\", \"log\"]"),
+    );
+    let (status, body) = agent.get("/narrow");
+    assert_eq!((status, body), (200, json!({"sum": 42})));
+    // It schedules no jobs and exports no lifecycle: start-up ran no hook for it.
+    assert!(!agent.log_text().contains("plugin start-up hook failed"));
 }

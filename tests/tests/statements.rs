@@ -1,7 +1,7 @@
 //! `GET /statements` over real HTTP against clusters with and without
 //! pg_stat_statements.
 
-use dbagent_tests::{Agent, AgentOptions, PgCluster};
+use dbagent_tests::{Agent, AgentOptions, PgCluster, error_text};
 use serde_json::{Value, json};
 
 const INT_FIELDS: &[&str] = &[
@@ -30,10 +30,6 @@ const TIME_FIELDS: &[&str] = &[
     "blk_read_time",
     "blk_write_time",
 ];
-
-fn error_text(body: &Value) -> String {
-    body["error"].as_str().unwrap_or_default().to_string()
-}
 
 #[test]
 fn lists_a_query_the_test_ran_with_its_calls() {

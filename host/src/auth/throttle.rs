@@ -10,9 +10,8 @@
 //! one address gets at most one password check per [`MAX_DELAY`]. An attempt whose turn is
 //! further away than [`MAX_QUEUED_WAIT`] is refused at once rather than held.
 
-use crate::http::connections::client_key;
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -140,6 +139,22 @@ fn delay_after(recent_failures: usize) -> Duration {
     };
     let doublings = u32::try_from(excess).unwrap_or(u32::MAX).min(16);
     BASE_DELAY.saturating_mul(1 << doublings).min(MAX_DELAY)
+}
+
+/// The unit a client pays for: one IPv4 address, or one IPv6 /64, since
+/// anyone with IPv6 usually holds a whole /64 and could otherwise rotate
+/// addresses for free.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,17 @@
 //! would never let us see pg_ctl's end).
 
 use crate::config::PgCtl;
-use crate::runtime::bindings::dbagent::api::control::{Action, Host};
-use crate::runtime::state::PluginState;
-use std::ffi::CString;
+use crate::wit::control::{Action, Host};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
+use wasmtime::component::{HasSelf, Linker};
+
+pub const NAME: &str = "control";
+
+/// The one plugin that may have this capability, and only bundled.
+pub const RESERVED_TO: &str = "administration";
 
 /// Lines of output kept in an error message.
 const TAIL_LINES: usize = 15;
@@ -63,8 +68,7 @@ impl Control {
         }
         if let Some(user) = &s.user {
             let (uid, gid) = os_user(user)?;
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let euid = unsafe { libc::geteuid() };
+            let euid = nix::unistd::geteuid().as_raw();
             if euid != uid {
                 if euid != 0 {
                     return Err(format!(
@@ -120,9 +124,28 @@ impl Control {
     }
 }
 
-impl Host for PluginState {
+pub struct State {
+    control: Arc<Control>,
+}
+
+impl State {
+    pub fn new(control: &Arc<Control>) -> State {
+        State {
+            control: Arc::clone(control),
+        }
+    }
+}
+
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut State,
+) -> wasmtime::Result<()> {
+    crate::wit::control::add_to_linker::<T, HasSelf<State>>(linker, get)
+}
+
+impl Host for State {
     async fn pg_ctl(&mut self, action: Action) -> Result<String, String> {
-        self.capabilities.control.pg_ctl(action).await
+        self.control.pg_ctl(action).await
     }
 }
 
@@ -177,27 +200,10 @@ fn find_pg_ctl(data: &Path) -> Result<PathBuf, String> {
 
 /// (uid, gid) of an OS user.
 fn os_user(name: &str) -> Result<(u32, u32), String> {
-    let unknown = || format!("OS user '{name}' (pg_ctl_user) does not exist");
-    let c_name = CString::new(name).map_err(|_| unknown())?;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid value for getpwnam_r to fill.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and `buf` outlives it;
-    // only uid and gid, plain integers, are read from the result.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            c_name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return Err(unknown());
+    match nix::unistd::User::from_name(name) {
+        Ok(Some(user)) => Ok((user.uid.as_raw(), user.gid.as_raw())),
+        _ => Err(format!("OS user '{name}' (pg_ctl_user) does not exist")),
     }
-    Ok((pwd.pw_uid, pwd.pw_gid))
 }
 
 #[cfg(test)]

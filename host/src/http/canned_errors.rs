@@ -136,7 +136,7 @@ fn with_json_body(buf: &[u8]) -> Option<Vec<u8>> {
     out.push_str(&format!(
         "content-type: application/json\r\ncontent-length: {}\r\nserver: {}\r\nconnection: close\r\n\r\n{body}",
         body.len(),
-        crate::server::SERVER_HEADER
+        super::response::SERVER_HEADER
     ));
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(&buf[head_end + 4..]);

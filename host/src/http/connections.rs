@@ -2,8 +2,9 @@
 //! address, so that one client (or a flood of idle sockets) cannot take
 //! every file descriptor and lock everyone else out.
 
+use crate::auth::throttle::client_key;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub struct ConnectionLimits {
@@ -86,26 +87,10 @@ impl Drop for Admitted {
     }
 }
 
-/// The unit a client pays for: one IPv4 address, or one IPv6 /64, since
-/// anyone with IPv6 usually holds a whole /64 and could otherwise rotate
-/// addresses for free.
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));

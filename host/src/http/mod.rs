@@ -1,6 +1,12 @@
-//! The HTTP front's building blocks: connection limits and hyper's own
-//! error answers.
+//! The HTTP front: the listener (`server`), where a request goes
+//! (`dispatch`), the one table of routes the host serves itself (`routes`,
+//! answered by `core`), and the responses it writes (`response`).
 
 pub mod canned_errors;
 pub mod connections;
-pub mod percent;
+pub mod core;
+pub mod dispatch;
+pub mod response;
+pub mod routes;
+pub mod server;
+pub mod tls;

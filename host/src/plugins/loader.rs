@@ -1,0 +1,337 @@
+//! Finds, checks and loads plugins at start-up: the bundled ones and the
+//! drop-ins of `[plugins] dir`.
+
+use super::cache;
+use super::manifest::{Manifest, capability_of_import};
+use super::registry;
+use super::routes::RouteTable;
+use super::runtime::{Plugin, PluginLimits, Runtime};
+use super::state::InstanceState;
+use crate::config::Config;
+use anyhow::{Context, Result, bail};
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::component::Linker;
+
+mod bundled {
+    include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+}
+
+/// A plugin before compilation.
+pub struct Source {
+    pub manifest: Manifest,
+    pub wasm: Cow<'static, [u8]>,
+    /// Where it came from, for messages.
+    pub origin: String,
+    pub bundled: bool,
+}
+
+/// Every enabled plugin's manifest and bytes, with names checked unique.
+pub fn collect(config: &Config) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for (manifest_text, wasm) in bundled::BUNDLED {
+        let manifest = Manifest::parse(manifest_text, "bundled plugin manifest")?;
+        let origin = format!("bundled plugin '{}'", manifest.name);
+        sources.push(Source {
+            manifest,
+            wasm: Cow::Borrowed(*wasm),
+            origin,
+            bundled: true,
+        });
+    }
+    if let Some(dir) = &config.plugins_dir {
+        sources.extend(drop_ins(dir)?);
+    }
+    for (i, source) in sources.iter().enumerate() {
+        if let Some(other) = sources[..i]
+            .iter()
+            .find(|s| s.manifest.name == source.manifest.name)
+        {
+            bail!(
+                "two plugins are named '{}': {} and {}",
+                source.manifest.name,
+                other.origin,
+                source.origin
+            );
+        }
+    }
+    for name in config.plugin.keys() {
+        if !sources.iter().any(|s| &s.manifest.name == name) {
+            tracing::warn!(
+                "{}: [plugin.{name}] names no installed plugin",
+                config.file.display()
+            );
+        }
+    }
+    sources.retain(|s| {
+        let enabled = config
+            .plugin
+            .get(&s.manifest.name)
+            .and_then(|p| p.enabled)
+            .unwrap_or(true);
+        if !enabled {
+            tracing::info!(plugin = %s.manifest.name, "plugin disabled by configuration");
+        }
+        enabled
+    });
+    Ok(sources)
+}
+
+/// `NAME.wasm` files with their `NAME.toml` manifests, in name order.
+fn drop_ins(dir: &Path) -> Result<Vec<Source>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read plugin directory {}", dir.display()))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    paths.sort();
+    let mut sources = Vec::new();
+    for wasm_path in paths {
+        let manifest_path = wasm_path.with_extension("toml");
+        let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+            format!(
+                "plugin {} has no readable manifest {}",
+                wasm_path.display(),
+                manifest_path.display()
+            )
+        })?;
+        let manifest = Manifest::parse(&text, &manifest_path.display().to_string())?;
+        let stem = wasm_path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if stem != manifest.name {
+            bail!(
+                "{}: the manifest names plugin '{}' but the file is {}",
+                manifest_path.display(),
+                manifest.name,
+                wasm_path.display()
+            );
+        }
+        let wasm = std::fs::read(&wasm_path)
+            .with_context(|| format!("cannot read {}", wasm_path.display()))?;
+        sources.push(Source {
+            manifest,
+            wasm: Cow::Owned(wasm),
+            origin: wasm_path.display().to_string(),
+            bundled: false,
+        });
+    }
+    Ok(sources)
+}
+
+/// The largest memory limit any plugin will get: the pool's slot size.
+pub fn max_memory_bytes(config: &Config, sources: &[Source]) -> Result<usize> {
+    let mut max = config.runtime.memory_bytes;
+    for s in sources {
+        max = max.max(limits(config, s)?.2);
+    }
+    Ok(max)
+}
+
+/// (request deadline, job deadline, memory limit): the operator's setting,
+/// else the manifest's, else the default.
+fn limits(
+    config: &Config,
+    source: &Source,
+) -> Result<(std::time::Duration, std::time::Duration, usize)> {
+    let settings = config.plugin.get(&source.manifest.name);
+    let name = &source.manifest.name;
+    let timeout = match settings
+        .and_then(|s| s.timeout_secs)
+        .or(source.manifest.limits.timeout_secs)
+    {
+        Some(secs) => crate::config::positive_secs(
+            secs,
+            &format!("timeout_secs of plugin '{name}'"),
+            &config.file,
+        )?,
+        None => config.runtime.timeout,
+    };
+    let job_timeout = match settings
+        .and_then(|s| s.job_timeout_secs)
+        .or(source.manifest.limits.job_timeout_secs)
+    {
+        Some(secs) => crate::config::positive_secs(
+            secs,
+            &format!("job_timeout_secs of plugin '{name}'"),
+            &config.file,
+        )?,
+        None => timeout,
+    };
+    let memory = match settings
+        .and_then(|s| s.memory_mib)
+        .or(source.manifest.limits.memory_mib)
+    {
+        Some(mib) => {
+            crate::config::mib(mib, &format!("memory_mib of plugin '{name}'"), &config.file)?
+        }
+        None => config.runtime.memory_bytes,
+    };
+    Ok((timeout, job_timeout, memory))
+}
+
+/// Checks grants, compiles (or loads from cache), links, and routes every plugin.
+pub fn load(
+    runtime: &Runtime,
+    config: &Config,
+    sources: Vec<Source>,
+    native_paths: &[&str],
+) -> Result<(Vec<Arc<Plugin>>, RouteTable)> {
+    let mut plugins = Vec::new();
+    let mut routes = RouteTable::new(native_paths);
+    for source in sources {
+        let (timeout, job_timeout, memory) = limits(config, &source)?;
+        let component = cache::load_or_compile(
+            runtime.engine(),
+            &config.runtime.cache_dir,
+            &source.manifest.name,
+            &source.wasm,
+        )
+        .with_context(|| source.origin.clone())?;
+        check_capabilities(runtime, config, &source, &component)?;
+        for prefix in &source.manifest.routes {
+            routes.add(prefix, plugins.len(), &source.manifest.name)?;
+        }
+        let settings = config
+            .plugin
+            .get(&source.manifest.name)
+            .and_then(|p| p.settings.as_ref())
+            .map(serde_json::to_string)
+            .transpose()
+            .context("plugin settings are not representable as JSON")?
+            .unwrap_or_else(|| "{}".to_string());
+        let linker = linker_for(runtime, &source.manifest)?;
+        let plugin = runtime.prepare(
+            source.manifest,
+            &component,
+            &linker,
+            PluginLimits {
+                bundled: source.bundled,
+                timeout,
+                job_timeout,
+                memory_bytes: memory,
+                settings: Arc::from(settings),
+                // The temBoard areas serve the managed instance.
+                target: Arc::clone(
+                    runtime
+                        .services()
+                        .postgres
+                        .target(crate::capabilities::postgres::MANAGED)
+                        .context("no managed PostgreSQL target")?,
+                ),
+            },
+        )?;
+        tracing::info!(
+            plugin = %plugin.name,
+            version = %plugin.manifest.version,
+            routes = ?plugin.manifest.routes,
+            bundled = plugin.bundled,
+            "plugin loaded"
+        );
+        plugins.push(Arc::new(plugin));
+    }
+    Ok((plugins, routes))
+}
+
+/// A linker holding what every plugin gets and the capabilities `manifest`
+/// declares (checked granted by then), and nothing else: an import beyond
+/// them cannot be satisfied.
+fn linker_for(runtime: &Runtime, manifest: &Manifest) -> Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(runtime.engine());
+    registry::link_ungranted(&mut linker).map_err(anyhow::Error::from)?;
+    for name in &manifest.capabilities {
+        if let Some(capability) = registry::find(name) {
+            (capability.link)(&mut linker).map_err(anyhow::Error::from)?;
+        }
+    }
+    Ok(linker)
+}
+
+/// A plugin may import only capabilities its manifest declares, and every
+/// declared capability must be granted: bundled plugins are granted their
+/// manifest unless the operator says otherwise, drop-ins nothing by default.
+fn check_capabilities(
+    runtime: &Runtime,
+    config: &Config,
+    source: &Source,
+    component: &wasmtime::component::Component,
+) -> Result<()> {
+    let name = &source.manifest.name;
+    let declared = &source.manifest.capabilities;
+    for (import, _) in component.component_type().imports(runtime.engine()) {
+        match capability_of_import(import) {
+            // Type-only interfaces of our package, and settings, carry no capability.
+            Some(interface) if registry::UNGRANTED.contains(&interface) => {}
+            Some(capability) if !declared.iter().any(|d| d == capability) => bail!(
+                "plugin '{name}' ({}) imports {import}, but its manifest does not declare capability '{capability}'",
+                source.origin
+            ),
+            Some(_) => {}
+            None if import.starts_with("wasi:") => {}
+            None => bail!(
+                "plugin '{name}' ({}) imports {import}, which the host does not provide",
+                source.origin
+            ),
+        }
+    }
+    for capability in declared.iter().filter_map(|d| registry::find(d)) {
+        if let Some(owner) = capability.reserved_to
+            && !(source.bundled && name == owner)
+        {
+            bail!(
+                "plugin '{name}' ({}) asks for capability '{}', which only the bundled '{owner}' plugin may have",
+                source.origin,
+                capability.name
+            );
+        }
+    }
+    let missing = missing_grants(config, &source.manifest, source.bundled);
+    if !missing.is_empty() {
+        bail!(
+            "plugin '{name}' ({}) {}",
+            source.origin,
+            describe_missing(config, name, &missing)
+        );
+    }
+    Ok(())
+}
+
+/// The declared capabilities of a plugin that `config` does not grant:
+/// bundled plugins are granted their manifest unless the operator lists
+/// grants; drop-ins get only what the operator lists.
+pub fn missing_grants(config: &Config, manifest: &Manifest, bundled: bool) -> Vec<String> {
+    let listed = config
+        .plugin
+        .get(&manifest.name)
+        .and_then(|p| p.grants.as_ref());
+    manifest
+        .capabilities
+        .iter()
+        .filter(|c| match listed {
+            Some(grants) => !grants.contains(c),
+            None => !bundled,
+        })
+        .cloned()
+        .collect()
+}
+
+/// "needs capability 'x', not granted: add ..." for start-up errors and reloads.
+pub fn describe_missing(config: &Config, name: &str, missing: &[String]) -> String {
+    format!(
+        "needs capability {}, not granted: add {} to [plugin.{name}] grants in {}",
+        missing
+            .iter()
+            .map(|c| format!("'{c}'"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        missing
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.file.display()
+    )
+}
