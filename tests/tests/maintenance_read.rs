@@ -594,14 +594,11 @@ fn schema_lists_tables_and_indexes() {
 /// The table route's answer checked against the catalog and the
 /// statistics views, field by field.
 fn assert_table(agent: &Agent, client: &mut Client, schema: &str, table: &str) -> Value {
-    let body = get_ok(
-        agent,
-        &format!(
-            "/maintenance/world/schema/{}/table/{}",
-            enc(schema),
-            enc(table)
-        ),
-    );
+    let body = agent.get_ok(&format!(
+        "/maintenance/world/schema/{}/table/{}",
+        enc(schema),
+        enc(table)
+    ));
     assert_eq!(keys(&body), TABLE_DETAIL_KEYS);
     assert_sizes_agree(client, &body);
     assert_eq!(body["name"], table);

@@ -2,7 +2,7 @@
 //! grants, route conflicts, drop-in plugins and the compiled-code cache.
 
 use dbagent_tests::{Agent, AgentOptions, PgCluster, StartFailure, error_text};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};

@@ -44,7 +44,7 @@ impl Sampler {
             host: RwLock::new(empty_host_info()),
             cpu_times: Mutex::new(None),
             clock_ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
-            page_size: if page > 0 { page as u64 } else { 4096 },
+            page_size: if page > 0 { page } else { 4096 },
             hostname,
         };
         sampler.sample_host();
