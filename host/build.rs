@@ -11,8 +11,15 @@ fn main() {
         .parent()
         .expect("host/ has a parent")
         .to_path_buf();
-    let guests_dir = root.join("guest-plugins");
-    dbagent_guest_build::rerun_if_changed(&[&guests_dir, &root.join("sdk"), &root.join("wit")]);
+    // The HTTP plugins, and the action modules (a workspace of their own:
+    // they build the SDK with its `action-module` feature).
+    let workspaces = [root.join("guest-plugins"), root.join("guest-actions")];
+    dbagent_guest_build::rerun_if_changed(&[
+        &workspaces[0],
+        &workspaces[1],
+        &root.join("sdk"),
+        &root.join("wit"),
+    ]);
 
     // A stable directory beside the outer target keeps guest builds incremental.
     let target_dir = std::env::var_os("DBAGENT_GUEST_TARGET_DIR")
@@ -20,14 +27,15 @@ fn main() {
         .unwrap_or_else(|| root.join("target").join("wasm-guests"));
     // For quick host-only checks: a binary without bundled plugins.
     println!("cargo:rerun-if-env-changed=DBAGENT_NO_BUNDLED");
-    let guests = if std::env::var_os("DBAGENT_NO_BUNDLED").is_some() {
-        Vec::new()
-    } else {
-        match dbagent_guest_build::build_workspace(&guests_dir, &target_dir) {
-            Ok(guests) => guests,
-            Err(message) => panic!("{message}"),
+    let mut guests = Vec::new();
+    if std::env::var_os("DBAGENT_NO_BUNDLED").is_none() {
+        for workspace in &workspaces {
+            match dbagent_guest_build::build_workspace(workspace, &target_dir) {
+                Ok(built) => guests.extend(built),
+                Err(message) => panic!("{message}"),
+            }
         }
-    };
+    }
 
     let mut generated = String::from(
         "/// Bundled plugins: (manifest TOML, component bytes).\npub static BUNDLED: &[(&str, &[u8])] = &[\n",

@@ -15,7 +15,11 @@ fn main() {
     let target_dir = root.join("target").join("wasm-guests");
     let guests_dir = out_dir.join("guests");
 
-    let workspaces = [manifest_dir.join("plugins"), root.join("examples")];
+    let workspaces = [
+        manifest_dir.join("plugins"),
+        manifest_dir.join("actions"),
+        root.join("examples"),
+    ];
     for workspace in &workspaces {
         watch_workspace(workspace);
         let guests = dbagent_guest_build::build_workspace(workspace, &target_dir)

@@ -15,6 +15,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use dbagent::api::{
-    control, http_types, job_types, jobs, log, notifications, postgres, settings, store, system,
+    action_types, control, databases, http_types, job_types, jobs, log, notifications,
+    operations, postgres, settings, store, system,
 };
-pub use exports::dbagent::api::{handler, lifecycle};
+pub use exports::dbagent::api::{action, handler, lifecycle};

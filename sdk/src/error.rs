@@ -1,4 +1,3 @@
-use crate::Response;
 use crate::bindings::dbagent::api::postgres::PgError;
 
 /// An error that knows whose fault it was: its status is what the client gets,
@@ -50,13 +49,14 @@ impl Error {
         Self::new(503, message)
     }
 
-    pub fn into_response(self) -> Response {
+    #[cfg(not(feature = "action-module"))]
+    pub fn into_response(self) -> crate::Response {
         let mut body = serde_json::Map::new();
         body.insert("error".into(), self.message.into());
         if let Some(code) = self.sqlstate {
             body.insert("sqlstate".into(), code.into());
         }
-        Response::json(self.status, &serde_json::Value::Object(body))
+        crate::Response::json(self.status, &serde_json::Value::Object(body))
     }
 }
 

@@ -31,39 +31,75 @@ extern crate self as dbagent_sdk;
 /// The raw bindings generated from the crate's copy of the `dbagent:api`
 /// WIT package (`wit/`, kept identical to the repository's by a test).
 ///
-/// Generated for `admin-plugin`, the widest plugin world: a component
+/// Generated for `sdk-plugin`, every plugin world at once: a component
 /// imports only the interfaces whose functions it calls, so a plugin that
-/// never calls `control` does not import it.
+/// never calls `control` does not import it. With the `action-module`
+/// feature, for `sdk-action-module` instead: an engine's action module
+/// (see [`action`]), which serves no HTTP.
+#[cfg(not(feature = "action-module"))]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "admin-plugin",
+        world: "sdk-plugin",
         path: "wit",
         pub_export_macro: true,
         default_bindings_module: "dbagent_sdk::bindings",
         runtime_path: "dbagent_sdk::__private::wit_bindgen::rt",
-        generate_all,
     });
 }
 
+#[cfg(feature = "action-module")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "sdk-action-module",
+        path: "wit",
+        pub_export_macro: true,
+        default_bindings_module: "dbagent_sdk::bindings",
+        runtime_path: "dbagent_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+#[cfg(feature = "action-module")]
+pub mod action;
+#[cfg(not(feature = "action-module"))]
 pub mod control;
+#[cfg(not(feature = "action-module"))]
+pub mod databases;
 mod error;
+#[cfg(not(feature = "action-module"))]
 mod http;
+#[cfg(not(feature = "action-module"))]
 pub mod jobs;
 pub mod log;
+#[cfg(not(feature = "action-module"))]
 pub mod notifications;
+#[cfg(not(feature = "action-module"))]
+pub mod operations;
 pub mod pg;
 mod quote;
+#[cfg(not(feature = "action-module"))]
 mod router;
+#[cfg(not(feature = "action-module"))]
 pub mod settings;
+#[cfg(not(feature = "action-module"))]
 pub mod store;
+#[cfg(not(feature = "action-module"))]
 pub mod system;
 
 pub use error::Error;
+#[cfg(not(feature = "action-module"))]
 pub use http::{Request, Response};
 pub use quote::{quote_ident, quote_literal};
+#[cfg(not(feature = "action-module"))]
 pub use router::{Params, Router};
 
 #[doc(hidden)]
+#[cfg(feature = "action-module")]
+pub mod __private {
+    pub use wit_bindgen;
+}
+
+#[doc(hidden)]
+#[cfg(not(feature = "action-module"))]
 pub mod __private {
     pub use wit_bindgen;
 
@@ -96,6 +132,7 @@ pub mod __private {
     }
 }
 
+#[cfg(not(feature = "action-module"))]
 /// Exports `handler` (a `fn(&Request) -> Result<Response, Error>`) as the
 /// plugin's `handle` entry point. Plugins with jobs also name their
 /// start-up hook and job runner:

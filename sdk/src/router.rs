@@ -78,6 +78,14 @@ impl Router {
         self.route("DELETE", pattern, handler)
     }
 
+    pub fn put(self, pattern: &str, handler: Handler) -> Self {
+        self.route("PUT", pattern, handler)
+    }
+
+    pub fn patch(self, pattern: &str, handler: Handler) -> Self {
+        self.route("PATCH", pattern, handler)
+    }
+
     pub fn handle(&self, request: &Request) -> Result<Response, Error> {
         let mut decoded = Vec::new();
         for raw in split(&request.path) {

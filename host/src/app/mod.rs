@@ -7,13 +7,15 @@ pub mod reload;
 
 use crate::auth::{Auth, AuthSettings};
 use crate::capabilities::control::Control;
+use crate::capabilities::databases::{self, ActionRunner};
+use crate::capabilities::operations;
 use crate::capabilities::notifications::Notifier;
 use crate::capabilities::postgres;
 use crate::capabilities::system::sampler::Sampler;
 use crate::config::Config;
 use crate::jobs;
 use crate::plugins::state::Services;
-use crate::plugins::{PluginSet, loader, runtime::Runtime};
+use crate::plugins::{ActionTable, PluginSet, loader, runtime::Runtime};
 use crate::store::{SessionLimits, Store};
 use anyhow::Result;
 use info::AgentInfo;
@@ -44,9 +46,17 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
     let store = Store::open(&config.server.data_dir)?;
     let sampler = Sampler::new(config.server.hostname.clone());
     sampler.spawn(config.system.sample_interval);
-    let postgres = Arc::new(postgres::Service::new(&config.postgresql, &sampler));
+    let postgres = Arc::new(postgres::Service::new(&config, &sampler));
     let notifier = Arc::new(Notifier::new(store.clone(), config.notifications.keep));
+    let databases = Arc::new(databases::Service::new(
+        &config,
+        &store,
+        &postgres,
+        sampler.host().hostname,
+    ));
+    fail_interrupted_operations(&store).await;
     let services = Arc::new(Services {
+        databases,
         jobs: Arc::new(jobs::service::Service::new(
             store.clone(),
             Arc::clone(&postgres),
@@ -90,18 +100,38 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
     }
     // The plain tokens leave memory with the configuration text.
     config.auth.api_tokens.clear();
+    let plugins = Arc::new(PluginSet {
+        runtime,
+        list,
+        routes,
+        actions,
+    });
+    let runner: Arc<dyn ActionRunner> = Arc::clone(&plugins) as Arc<dyn ActionRunner>;
+    services.databases.set_runner(Arc::downgrade(&runner));
     Ok(Arc::new(App {
         info: AgentInfo::new(),
         config,
         auth: Auth::new(auth_settings, store.clone(), notifier),
         services,
-        plugins: Arc::new(PluginSet {
-            runtime,
-            list,
-            routes,
-        }),
+        plugins,
         store,
     }))
+}
+
+/// Operations a stopped agent left under way end as `error`, never stuck
+/// `running` (`GET /api/operations/:id` says why).
+async fn fail_interrupted_operations(store: &Store) {
+    let store = store.clone();
+    let failed = tokio::task::spawn_blocking(move || {
+        store.fail_interrupted_operations(operations::INTERRUPTED, &operations::now())
+    })
+    .await;
+    match failed {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::warn!(operations = n, "operations interrupted by the last stop ended as errors"),
+        Ok(Err(e)) => tracing::error!("cannot end interrupted operations: {e:#}"),
+        Err(e) => tracing::error!("cannot end interrupted operations: {e}"),
+    }
 }
 
 /// Deletes sessions nobody logged out of once they expire, so the store

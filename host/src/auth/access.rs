@@ -14,6 +14,9 @@ pub enum RouteClass {
     KeyReadable,
     /// Needs a session or a bearer token.
     Authenticated,
+    /// The database-service API's way: a session or a bearer token, and any
+    /// missing or wrong credential is 401 (never temBoard's 406).
+    Api,
 }
 
 /// Headers that carry credentials; plugins never see them.

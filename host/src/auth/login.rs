@@ -33,6 +33,32 @@ impl Auth {
         class: RouteClass,
     ) -> Result<Identity, Denied> {
         let settings = self.settings();
+        if class == RouteClass::Api {
+            let unauthorized = |message: &str| Denied::new(StatusCode::UNAUTHORIZED, message);
+            return match presented {
+                Presented::Nothing => Err(unauthorized(
+                    "Authentication required: send Authorization: Bearer <token>, or X-Session.",
+                )),
+                Presented::Key(_) => Err(unauthorized(
+                    "The agent key does not open this API: send Authorization: Bearer <token>, or X-Session.",
+                )),
+                Presented::Session(token) if !is_well_formed_session(&token) => {
+                    Err(unauthorized("Invalid session."))
+                }
+                presented => {
+                    // Sessions and tokens as below, with every refusal a 401.
+                    Box::pin(self.authenticate(presented, RouteClass::Authenticated))
+                        .await
+                        .map_err(|denied| {
+                            if denied.status == StatusCode::INTERNAL_SERVER_ERROR {
+                                denied
+                            } else {
+                                unauthorized(&denied.message)
+                            }
+                        })
+                }
+            };
+        }
         match presented {
             Presented::Session(token) => {
                 if !is_well_formed_session(&token) {

@@ -15,9 +15,11 @@
 
 pub mod call;
 pub mod control;
+pub mod databases;
 pub mod kv;
 pub mod log;
 pub mod notifications;
+pub mod operations;
 pub mod postgres;
 pub mod settings;
 pub mod system;

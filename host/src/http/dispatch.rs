@@ -59,10 +59,11 @@ async fn route(app: &App, request: Request<Incoming>, peer: SocketAddr) -> HttpR
     if native.is_none() && found.is_none() && !routes::is_native_path(&path) {
         return error(StatusCode::NOT_FOUND, "URL not found.");
     }
-    let key_read = found
+    let manifest = found
         .as_ref()
-        .is_some_and(|m| app.plugins.key_readable(m.plugin));
-    let class = routes::class_of(method.as_str(), native, key_read);
+        .and_then(|m| app.plugins.list.get(m.plugin))
+        .map(|p| &p.manifest);
+    let class = routes::class_of(method.as_str(), native, manifest);
 
     let identity = if class == access::RouteClass::Open {
         None

@@ -2,6 +2,7 @@
 //! call it, and what answers. Everything else belongs to a plugin.
 
 use crate::auth::access::RouteClass;
+use crate::plugins::manifest::{AuthStyle, Manifest};
 
 /// What answers a native route (see `super::core`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,13 +83,14 @@ pub fn native_paths() -> Vec<&'static str> {
 }
 
 /// What a request to `path` with `method` needs, when no native route
-/// matches: a GET of a plugin whose manifest says `key_read` is readable
-/// with the agent key; anything else needs a session or a token.
-pub fn class_of(method: &str, native: Option<&NativeRoute>, plugin_key_read: bool) -> RouteClass {
-    match native {
-        Some(route) => route.class,
-        None if method == "GET" && plugin_key_read => RouteClass::KeyReadable,
-        None => RouteClass::Authenticated,
+/// matches: the plugin's manifest says (a bearer-style API, or a GET the
+/// agent key may read); anything else needs a session or a token.
+pub fn class_of(method: &str, native: Option<&NativeRoute>, plugin: Option<&Manifest>) -> RouteClass {
+    match (native, plugin) {
+        (Some(route), _) => route.class,
+        (None, Some(manifest)) if manifest.auth == AuthStyle::Bearer => RouteClass::Api,
+        (None, Some(manifest)) if method == "GET" && manifest.key_read => RouteClass::KeyReadable,
+        (None, _) => RouteClass::Authenticated,
     }
 }
 
@@ -188,17 +190,29 @@ mod tests {
         assert!(find("POST", "/status").is_none() && is_native_path("/status"));
         assert!(find("GET", "/login").is_none());
         assert_eq!(
-            class_of("POST", find("POST", "/status"), false),
+            class_of("POST", find("POST", "/status"), None),
             RouteClass::Authenticated
         );
     }
 
     #[test]
-    fn plugin_routes_are_key_readable_only_by_manifest_and_for_get() {
-        assert_eq!(class_of("GET", None, true), RouteClass::KeyReadable);
-        assert_eq!(class_of("GET", None, false), RouteClass::Authenticated);
-        assert_eq!(class_of("POST", None, true), RouteClass::Authenticated);
-        assert_eq!(class_of("DELETE", None, true), RouteClass::Authenticated);
+    fn plugin_routes_are_classed_by_their_manifest() {
+        let manifest = |extra: &str| {
+            Manifest::parse(
+                &format!("name = \"p\"\nversion = \"1\"\nroutes = [\"/p\"]\n{extra}"),
+                "t",
+            )
+            .unwrap()
+        };
+        let reader = manifest("key_read = true");
+        let plain = manifest("");
+        let api = manifest("auth = \"bearer\"\nkey_read = true");
+        assert_eq!(class_of("GET", None, Some(&reader)), RouteClass::KeyReadable);
+        assert_eq!(class_of("GET", None, Some(&plain)), RouteClass::Authenticated);
+        assert_eq!(class_of("POST", None, Some(&reader)), RouteClass::Authenticated);
+        assert_eq!(class_of("DELETE", None, Some(&reader)), RouteClass::Authenticated);
+        assert_eq!(class_of("GET", None, Some(&api)), RouteClass::Api);
+        assert_eq!(class_of("POST", None, Some(&api)), RouteClass::Api);
     }
 
     #[test]

@@ -15,7 +15,21 @@ pub struct Manifest {
     pub version: String,
     #[serde(default)]
     pub description: String,
+    /// An API area served over HTTP, or an engine's action module.
+    #[serde(default)]
+    pub kind: Kind,
+    /// The engine an action module serves (`postgresql`, `mysql`, …).
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// Route prefixes of an HTTP plugin; an action module has none.
+    #[serde(default)]
     pub routes: Vec<String>,
+    /// How callers authenticate: temBoard's way (a missing session is 406,
+    /// the agent key may read where `key_read` says), or `bearer`, the
+    /// database-service API's (a session or a bearer token; a missing or
+    /// wrong credential is 401).
+    #[serde(default)]
+    pub auth: AuthStyle,
     #[serde(default)]
     pub capabilities: Vec<String>,
     /// The agent key (`?key=`, `X-TemBoard-Agent-Key`) may read this
@@ -24,6 +38,22 @@ pub struct Manifest {
     pub key_read: bool,
     #[serde(default)]
     pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    #[default]
+    Http,
+    ActionModule,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthStyle {
+    #[default]
+    Temboard,
+    Bearer,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -53,8 +83,35 @@ impl Manifest {
                 manifest.name
             );
         }
-        if manifest.routes.is_empty() {
-            bail!("{origin}: plugin '{}' declares no routes", manifest.name);
+        match (manifest.kind, &manifest.engine) {
+            (Kind::Http, None) if manifest.routes.is_empty() => {
+                bail!("{origin}: plugin '{}' declares no routes", manifest.name)
+            }
+            (Kind::Http, None) => {}
+            (Kind::Http, Some(_)) => bail!(
+                "{origin}: plugin '{}' names an engine: only an action module (kind = \"action-module\") serves one",
+                manifest.name
+            ),
+            (Kind::ActionModule, _) if !manifest.routes.is_empty() => bail!(
+                "{origin}: action module '{}' declares routes: the host calls it, it serves none",
+                manifest.name
+            ),
+            (Kind::ActionModule, None) => bail!(
+                "{origin}: action module '{}' names no engine (engine = \"postgresql\", …)",
+                manifest.name
+            ),
+            (Kind::ActionModule, Some(engine))
+                if engine.is_empty()
+                    || !engine.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    }) =>
+            {
+                bail!(
+                    "{origin}: action module '{}' has engine {engine:?}: lower-case letters, digits, '-' and '_'",
+                    manifest.name
+                )
+            }
+            (Kind::ActionModule, Some(_)) => {}
         }
         for route in &manifest.routes {
             if !valid_prefix(route) {
@@ -124,6 +181,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("fs"));
+    }
+
+    #[test]
+    fn action_modules_have_an_engine_and_no_routes() {
+        let m = Manifest::parse(
+            "name = \"pg\"\nversion = \"1\"\nkind = \"action-module\"\nengine = \"postgresql\"\ncapabilities = [\"postgres\"]\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!((m.kind, m.engine.as_deref()), (Kind::ActionModule, Some("postgresql")));
+        for bad in [
+            "name = \"pg\"\nversion = \"1\"\nkind = \"action-module\"\n",
+            "name = \"pg\"\nversion = \"1\"\nkind = \"action-module\"\nengine = \"x\"\nroutes = [\"/x\"]\n",
+            "name = \"pg\"\nversion = \"1\"\nengine = \"x\"\nroutes = [\"/x\"]\n",
+            "name = \"pg\"\nversion = \"1\"\nkind = \"action-module\"\nengine = \"Bad Engine\"\n",
+        ] {
+            assert!(Manifest::parse(bad, "t").is_err(), "{bad}");
+        }
+        let api = Manifest::parse(
+            "name = \"db\"\nversion = \"1\"\nroutes = [\"/api/databases\"]\nauth = \"bearer\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(api.auth, AuthStyle::Bearer);
     }
 
     #[test]

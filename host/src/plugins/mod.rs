@@ -10,10 +10,16 @@ pub mod routes;
 pub mod runtime;
 pub mod state;
 
+use crate::capabilities::databases::{ActionRunner, Target};
 use crate::jobs::scheduler::{Outcome, Runner};
+use crate::wit::action_types::{ActionError, ActionInfo, ErrorKind};
 use crate::wit::job_types::Job;
+use anyhow::{Result, bail};
+use futures::future::BoxFuture;
+use manifest::Kind;
 use routes::RouteTable;
 use runtime::{CallError, Plugin, Runtime};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The loaded plugins, their routes, and the runtime that runs them.
@@ -21,6 +27,51 @@ pub struct PluginSet {
     pub runtime: Runtime,
     pub list: Vec<Arc<Plugin>>,
     pub routes: RouteTable,
+    /// What each engine's action modules offer.
+    pub actions: ActionTable,
+}
+
+/// Action name → the module that runs it, per engine.
+#[derive(Default)]
+pub struct ActionTable {
+    by_engine: BTreeMap<String, Vec<(ActionInfo, Arc<Plugin>)>>,
+}
+
+impl ActionTable {
+    /// Asks every action module what it offers; two modules offering the
+    /// same action for one engine is a start-up error naming both.
+    pub async fn build(runtime: &Runtime, plugins: &[Arc<Plugin>]) -> Result<ActionTable> {
+        let mut table = ActionTable::default();
+        for module in plugins.iter().filter(|p| p.manifest.kind == Kind::ActionModule) {
+            let engine = module.manifest.engine.clone().unwrap_or_default();
+            let offered = match runtime.describe(module).await {
+                Ok(offered) => offered,
+                Err(e) => bail!("action module '{}' cannot describe its actions: {e}", module.name),
+            };
+            let actions = table.by_engine.entry(engine.clone()).or_default();
+            for info in offered {
+                if let Some((_, other)) = actions.iter().find(|(a, _)| a.name == info.name) {
+                    bail!(
+                        "action '{}' of engine '{engine}' is offered by both action modules '{}' and '{}'",
+                        info.name,
+                        other.name,
+                        module.name
+                    );
+                }
+                actions.push((info, Arc::clone(module)));
+            }
+            tracing::info!(module = %module.name, engine, "action module ready");
+        }
+        Ok(table)
+    }
+
+    fn find(&self, engine: &str, name: &str) -> Option<&Arc<Plugin>> {
+        self.by_engine
+            .get(engine)?
+            .iter()
+            .find(|(info, _)| info.name == name)
+            .map(|(_, module)| module)
+    }
 }
 
 impl PluginSet {
@@ -28,10 +79,6 @@ impl PluginSet {
         self.list.iter().find(|p| *p.name == *name)
     }
 
-    /// The plugin whose manifest says the agent key may read its GET routes.
-    pub fn key_readable(&self, index: usize) -> bool {
-        self.list.get(index).is_some_and(|p| p.manifest.key_read)
-    }
 }
 
 impl Runner for PluginSet {
@@ -68,5 +115,63 @@ impl Runner for PluginSet {
                 reason: e.to_string(),
             },
         }
+    }
+}
+
+impl ActionRunner for PluginSet {
+    fn actions(&self, engine: &str) -> Vec<ActionInfo> {
+        self.actions
+            .by_engine
+            .get(engine)
+            .map(|actions| actions.iter().map(|(info, _)| info.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn run<'a>(
+        &'a self,
+        engine: &'a str,
+        target: Target,
+        name: &'a str,
+        params: &'a str,
+    ) -> BoxFuture<'a, Result<String, ActionError>> {
+        Box::pin(async move {
+            let error = |kind, message: String| ActionError { kind, message };
+            let Some(module) = self.actions.find(engine, name) else {
+                return Err(error(
+                    ErrorKind::BadParams,
+                    format!("unknown action '{name}' for engine '{engine}'"),
+                ));
+            };
+            if let Some(reason) = module.disabled_reason() {
+                return Err(error(
+                    ErrorKind::Unavailable,
+                    format!("action module '{}' is disabled: {reason}", module.name),
+                ));
+            }
+            let pool = match &target {
+                Target::Postgres(pool) => Arc::clone(pool),
+                // A module of an engine the host has no capability for
+                // reaches no database through it.
+                Target::None => Arc::clone(&module.target),
+            };
+            match self
+                .runtime
+                .run_action(module, &pool, name.to_string(), params.to_string())
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(CallError::Busy) => Err(error(
+                    ErrorKind::Unavailable,
+                    format!("action module '{}' is busy; try again later", module.name),
+                )),
+                Err(e) => {
+                    tracing::error!(module = %module.name, action = name, "action failed: {e}");
+                    Err(error(
+                        ErrorKind::Failed,
+                        format!("action module '{}' failed: {e}", module.name),
+                    ))
+                }
+            }
+        })
     }
 }

@@ -3,7 +3,9 @@
 //! is one module under `capabilities/`, one WIT interface and one entry here.
 
 use super::state::{InstanceState, TypeOnly};
-use crate::capabilities::{control, kv, log, notifications, postgres, settings, system};
+use crate::capabilities::{
+    control, databases, kv, log, notifications, operations, postgres, settings, system,
+};
 use crate::jobs;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -52,11 +54,21 @@ pub const CAPABILITIES: &[Capability] = &[
         reserved_to: Some(control::RESERVED_TO),
         link: |l| control::add_to_linker(l, |s| &mut s.control),
     },
+    Capability {
+        name: operations::NAME,
+        reserved_to: None,
+        link: |l| operations::add_to_linker(l, |s| &mut s.operations),
+    },
+    Capability {
+        name: databases::NAME,
+        reserved_to: Some(databases::RESERVED_TO),
+        link: |l| databases::add_to_linker(l, |s| &mut s.databases),
+    },
 ];
 
 /// Interfaces of the package every plugin may import: they carry types
 /// only, or the plugin's own settings.
-pub const UNGRANTED: &[&str] = &["http-types", "job-types", settings::NAME];
+pub const UNGRANTED: &[&str] = &["http-types", "job-types", "action-types", settings::NAME];
 
 pub fn find(name: &str) -> Option<&'static Capability> {
     CAPABILITIES.iter().find(|c| c.name == name)
@@ -68,5 +80,6 @@ pub fn link_ungranted(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     crate::wit::http_types::add_to_linker::<_, HasSelf<TypeOnly>>(linker, |s| &mut s.types)?;
     crate::wit::job_types::add_to_linker::<_, HasSelf<TypeOnly>>(linker, |s| &mut s.types)?;
+    crate::wit::action_types::add_to_linker::<_, HasSelf<TypeOnly>>(linker, |s| &mut s.types)?;
     settings::add_to_linker(linker, |s| &mut s.settings)
 }

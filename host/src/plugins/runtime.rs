@@ -1,10 +1,12 @@
 //! The WebAssembly runtime: one engine, one pre-linked instance template per
 //! plugin, and a fresh, limited instance for every call.
 
-use super::manifest::Manifest;
+use super::manifest::{Kind, Manifest};
 use super::state::{InstanceState, Services};
 use crate::capabilities::call::Call;
 use crate::capabilities::postgres::pool::PgPool;
+use crate::wit::action;
+use crate::wit::action_types::{ActionError, ActionInfo};
 use crate::wit::handler;
 use crate::wit::http_types::{Request, Response};
 use crate::wit::job_types::Job;
@@ -47,9 +49,12 @@ pub struct Plugin {
     /// The PostgreSQL instance its calls are bound to.
     pub target: Arc<PgPool>,
     pre: InstancePre<InstanceState>,
-    handler: handler::GuestIndices,
+    /// An HTTP plugin's entry point.
+    handler: Option<handler::GuestIndices>,
     /// A plugin that schedules no jobs need not export `lifecycle`.
     lifecycle: Option<lifecycle::GuestIndices>,
+    /// An action module's entry points.
+    action: Option<action::GuestIndices>,
 }
 
 impl Plugin {
@@ -169,14 +174,34 @@ impl Runtime {
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("plugin '{}' cannot be linked", manifest.name))?;
-        let handler = handler::GuestIndices::new(&pre)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "plugin '{}' does not export dbagent:api/handler",
-                    manifest.name
-                )
-            })?;
+        let (handler, action) = match manifest.kind {
+            Kind::Http => (
+                Some(
+                    handler::GuestIndices::new(&pre)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| {
+                            format!(
+                                "plugin '{}' does not export dbagent:api/handler",
+                                manifest.name
+                            )
+                        })?,
+                ),
+                None,
+            ),
+            Kind::ActionModule => (
+                None,
+                Some(
+                    action::GuestIndices::new(&pre)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| {
+                            format!(
+                                "action module '{}' does not export dbagent:api/action",
+                                manifest.name
+                            )
+                        })?,
+                ),
+            ),
+        };
         let lifecycle = lifecycle::GuestIndices::new(&pre).ok();
         Ok(Plugin {
             name: Arc::from(manifest.name.as_str()),
@@ -191,6 +216,7 @@ impl Runtime {
             pre,
             handler,
             lifecycle,
+            action,
         })
     }
 
@@ -202,8 +228,13 @@ impl Runtime {
             user: request.user.clone(),
             job: None,
         };
-        let handler = plugin.handler.clone();
-        self.run(plugin, run, move |instance, store| {
+        let Some(handler) = plugin.handler.clone() else {
+            return Err(CallError::Failed(format!(
+                "'{}' is an action module; it serves no request",
+                plugin.name
+            )));
+        };
+        self.run(plugin, run, &plugin.target, move |instance, store| {
             Box::pin(async move {
                 handler
                     .load(&mut *store, instance)?
@@ -224,7 +255,7 @@ impl Runtime {
             user: None,
             job: None,
         };
-        self.run(plugin, run, move |instance, store| {
+        self.run(plugin, run, &plugin.target, move |instance, store| {
             Box::pin(async move {
                 lifecycle
                     .load(&mut *store, instance)?
@@ -252,7 +283,7 @@ impl Runtime {
             user: None,
             job: Some(job.id.clone()),
         };
-        self.run(plugin, run, move |instance, store| {
+        self.run(plugin, run, &plugin.target, move |instance, store| {
             Box::pin(async move {
                 lifecycle
                     .load(&mut *store, instance)?
@@ -263,10 +294,63 @@ impl Runtime {
         .await
     }
 
+    /// The actions an action module offers.
+    pub async fn describe(&self, module: &Plugin) -> Result<Vec<ActionInfo>, CallError> {
+        let Some(action) = module.action.clone() else {
+            return Ok(Vec::new());
+        };
+        let run = Run {
+            timeout: module.timeout,
+            user: None,
+            job: None,
+        };
+        self.run(module, run, &module.target, move |instance, store| {
+            Box::pin(async move { action.load(&mut *store, instance)?.call_describe(store).await })
+        })
+        .await
+    }
+
+    /// Runs action `name` of `module` with its engine capability bound to
+    /// `target`, the database the request addresses.
+    pub async fn run_action(
+        &self,
+        module: &Plugin,
+        target: &Arc<PgPool>,
+        name: String,
+        params: String,
+    ) -> Result<Result<String, ActionError>, CallError> {
+        let Some(action) = module.action.clone() else {
+            return Err(CallError::Failed(format!(
+                "'{}' is not an action module",
+                module.name
+            )));
+        };
+        let run = Run {
+            timeout: module.timeout,
+            user: None,
+            job: None,
+        };
+        self.run(module, run, target, move |instance, store| {
+            Box::pin(async move {
+                action
+                    .load(&mut *store, instance)?
+                    .call_run(store, &name, &params)
+                    .await
+            })
+        })
+        .await
+    }
+
     /// Instantiates `plugin` in a fresh store with its limits and runs `call`
-    /// on it. Host calls (a slow query) are not interrupted by epochs; an
+    /// on it, with its PostgreSQL capability bound to `target`. Host calls (a slow query) are not interrupted by epochs; an
     /// outer timeout ends those.
-    async fn run<R, F>(&self, plugin: &Plugin, run: Run, call: F) -> Result<R, CallError>
+    async fn run<R, F>(
+        &self,
+        plugin: &Plugin,
+        run: Run,
+        target: &Arc<PgPool>,
+        call: F,
+    ) -> Result<R, CallError>
     where
         F: for<'a> FnOnce(
             &'a wasmtime::component::Instance,
@@ -290,7 +374,7 @@ impl Runtime {
             &self.services,
             &who,
             Arc::clone(&plugin.settings),
-            &plugin.target,
+            target,
             plugin.memory_bytes,
         );
         let mut store = Store::new(&self.engine, state);

@@ -5,7 +5,9 @@ use crate::capabilities::call::Call;
 use crate::capabilities::notifications::Notifier;
 use crate::capabilities::postgres::pool::PgPool;
 use crate::capabilities::system::sampler::Sampler;
-use crate::capabilities::{control, kv, log, notifications, postgres, settings, system};
+use crate::capabilities::{
+    control, databases, kv, log, notifications, operations, postgres, settings, system,
+};
 use crate::jobs;
 use crate::store::Store;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ pub struct Services {
     pub store: Store,
     pub control: Arc<control::Control>,
     pub jobs: Arc<jobs::service::Service>,
+    pub databases: Arc<databases::Service>,
 }
 
 pub struct InstanceState {
@@ -39,6 +42,8 @@ pub struct InstanceState {
     pub settings: settings::State,
     pub jobs: jobs::capability::State,
     pub control: control::State,
+    pub operations: operations::State,
+    pub databases: databases::State,
     pub types: TypeOnly,
 }
 
@@ -74,6 +79,8 @@ impl InstanceState {
             settings: settings::State::new(settings),
             jobs: jobs::capability::State::new(&services.jobs, call),
             control: control::State::new(&services.control),
+            operations: operations::State::new(&services.store),
+            databases: databases::State::new(&services.databases),
             types: TypeOnly,
         }
     }
@@ -103,3 +110,4 @@ pub struct TypeOnly;
 
 impl crate::wit::http_types::Host for TypeOnly {}
 impl crate::wit::job_types::Host for TypeOnly {}
+impl crate::wit::action_types::Host for TypeOnly {}

@@ -49,6 +49,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // removing it ends the session ('' for sessions opened before).
     "ALTER TABLE sessions ADD COLUMN credential TEXT NOT NULL DEFAULT '';
      CREATE INDEX sessions_username ON sessions (username);",
+    // 5: the managed databases' ids and settings, and operations.
+    "CREATE TABLE databases (
+         resource_id TEXT PRIMARY KEY NOT NULL,
+         id TEXT NOT NULL UNIQUE,
+         created_at TEXT NOT NULL,
+         periodic_backups_enabled INTEGER NOT NULL DEFAULT 0,
+         periodic_backups_hours TEXT NOT NULL DEFAULT '[]'
+     );
+     CREATE TABLE operations (
+         id TEXT PRIMARY KEY NOT NULL,
+         database_id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         status TEXT NOT NULL,
+         created_at TEXT NOT NULL,
+         started_at TEXT,
+         finished_at TEXT,
+         error TEXT,
+         seq INTEGER NOT NULL
+     );
+     CREATE INDEX operations_database ON operations (database_id, seq);",
 ];
 
 /// The schema version this binary writes.

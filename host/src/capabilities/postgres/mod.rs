@@ -11,7 +11,8 @@ pub mod pool;
 pub mod values;
 
 use super::call::Call;
-use crate::config::Postgresql;
+use crate::config::databases::Connection;
+use crate::config::{Config, Postgresql};
 use crate::wit::postgres::{Host, PgError, RowSet, Statement as BatchStatement, Value};
 use error::{pg_error, source_message};
 use pool::{PgPool, PooledConnection};
@@ -36,11 +37,39 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(settings: &Postgresql, sampler: &Arc<super::system::sampler::Sampler>) -> Service {
-        let managed = Arc::new(PgPool::new(settings.clone(), Arc::clone(sampler)));
-        managed.spawn_sweeper();
+    /// The targets of `config`: `managed` (`[postgresql]`), and each
+    /// PostgreSQL database of `[databases]` with a connection of its own,
+    /// named by its resource id (one that is `managed` shares that pool).
+    pub fn new(config: &Config, sampler: &Arc<super::system::sampler::Sampler>) -> Service {
+        let pool = |settings: &Postgresql| {
+            let pool = Arc::new(PgPool::new(settings.clone(), Arc::clone(sampler)));
+            pool.spawn_sweeper();
+            pool
+        };
+        let managed = pool(&config.postgresql);
+        let mut targets = HashMap::from([(MANAGED.to_string(), Arc::clone(&managed))]);
+        for db in config.databases.iter().filter(|db| db.engine == "postgresql") {
+            let target = match &db.connection {
+                Connection::Managed => Arc::clone(&managed),
+                Connection::Server {
+                    host,
+                    port,
+                    user,
+                    password,
+                    dbname,
+                } => pool(&Postgresql {
+                    host: host.clone(),
+                    port: *port,
+                    user: user.clone().unwrap_or_else(|| config.postgresql.user.clone()),
+                    password: password.clone(),
+                    dbname: dbname.clone().unwrap_or_else(|| "postgres".into()),
+                    ..config.postgresql.clone()
+                }),
+            };
+            targets.insert(db.resource_id.clone(), target);
+        }
         Service {
-            targets: HashMap::from([(MANAGED.to_string(), managed)]),
+            targets,
             running: RunningBackends::default(),
         }
     }

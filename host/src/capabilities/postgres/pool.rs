@@ -268,6 +268,11 @@ impl PgPool {
         }
     }
 
+    /// The port of the server this pool connects to.
+    pub fn port(&self) -> u16 {
+        self.shared.settings.port
+    }
+
     /// The database a plugin means by `database` (the configured one when `None`).
     pub fn database_name<'a>(&'a self, database: Option<&'a str>) -> &'a str {
         database.unwrap_or(&self.shared.settings.dbname)

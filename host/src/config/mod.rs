@@ -3,6 +3,8 @@
 //! Every table denies unknown keys so that a typo is a start-up error naming
 //! the key, not a silently ignored setting.
 
+pub mod databases;
+
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -23,6 +25,8 @@ pub struct Config {
     pub auth: Auth,
     pub notifications: Notifications,
     pub logging: Logging,
+    /// `[databases.<resource_id>]`, in resource id order.
+    pub databases: Vec<databases::ManagedDatabase>,
 }
 
 /// Where the agent's log goes and how much of it.
@@ -172,6 +176,8 @@ struct RawConfig {
     notifications: RawNotifications,
     #[serde(default)]
     logging: RawLogging,
+    #[serde(default)]
+    databases: BTreeMap<String, databases::RawDatabase>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -483,6 +489,7 @@ impl Config {
             auth,
             notifications,
             logging,
+            databases: databases::validate(raw.databases, file, &resolve)?,
         })
     }
 }

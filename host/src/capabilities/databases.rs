@@ -1,0 +1,377 @@
+//! The `databases` interface: the databases of `[databases.<id>]` as the
+//! database-service API shows them (with a live status), their stored
+//! settings, and their engine's actions, run by action modules bound to the
+//! addressed database. Only the bundled database-service plugin may have it.
+//!
+//! Credentials stay in the host: a call names a database, the host finds its
+//! connection and binds the action module's engine capability to it.
+
+use super::operations::{new_id, now};
+use super::postgres;
+use super::postgres::pool::PgPool;
+use crate::config::databases::{Connection, ManagedDatabase};
+use crate::config::Config;
+use crate::store::{DatabaseRecord, Store};
+use crate::wit::action_types::{ActionError, ActionInfo, ErrorKind};
+use crate::wit::databases::{Database, Feature, Host, Instance};
+use futures::future::BoxFuture;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+use wasmtime::component::{HasSelf, Linker};
+
+pub const NAME: &str = "databases";
+
+/// The one plugin that may have this capability, and only bundled.
+pub const RESERVED_TO: &str = "databases";
+
+/// How long a status probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What an action module's engine capability is bound to for one call.
+#[derive(Clone)]
+pub enum Target {
+    Postgres(Arc<PgPool>),
+    /// An engine the host has no capability for: its modules get nothing.
+    None,
+}
+
+/// Runs action modules; the plugin runtime does (it is set once the
+/// modules are loaded).
+pub trait ActionRunner: Send + Sync {
+    /// The actions the modules of `engine` offer.
+    fn actions(&self, engine: &str) -> Vec<ActionInfo>;
+    /// Runs `name` of `engine` with `params`, bound to `target`.
+    fn run<'a>(
+        &'a self,
+        engine: &'a str,
+        target: Target,
+        name: &'a str,
+        params: &'a str,
+    ) -> BoxFuture<'a, Result<String, ActionError>>;
+}
+
+pub struct Service {
+    databases: Vec<Managed>,
+    store: Store,
+    /// The host name of the machine, for a database that lists no instances.
+    hostname: String,
+    runner: OnceLock<Weak<dyn ActionRunner>>,
+}
+
+/// One managed database and what reaches it.
+struct Managed {
+    config: ManagedDatabase,
+    target: Target,
+}
+
+impl Service {
+    /// The managed databases of `config`; PostgreSQL ones get a target in
+    /// `postgres` (the managed instance's pool, or a pool of their own).
+    pub fn new(
+        config: &Config,
+        store: &Store,
+        postgres: &postgres::Service,
+        hostname: String,
+    ) -> Service {
+        let databases = config
+            .databases
+            .iter()
+            .map(|db| Managed {
+                target: target_of(db, postgres),
+                config: db.clone(),
+            })
+            .collect();
+        Service {
+            databases,
+            store: store.clone(),
+            hostname,
+            runner: OnceLock::new(),
+        }
+    }
+
+    /// Hands the service what runs action modules (once, after loading).
+    pub fn set_runner(&self, runner: Weak<dyn ActionRunner>) {
+        let _ = self.runner.set(runner);
+    }
+
+    fn runner(&self) -> Option<Arc<dyn ActionRunner>> {
+        self.runner.get().and_then(Weak::upgrade)
+    }
+
+    /// The managed database named `id`: its resource id, or the id the
+    /// agent gave it.
+    async fn find(&self, id: &str) -> Option<&Managed> {
+        if let Some(found) = self.databases.iter().find(|d| d.config.resource_id == id) {
+            return Some(found);
+        }
+        let store = self.store.clone();
+        let id = id.to_string();
+        let resource_id = tokio::task::spawn_blocking(move || store.database_resource_id(&id))
+            .await
+            .ok()?
+            .ok()??;
+        self.databases
+            .iter()
+            .find(|d| d.config.resource_id == resource_id)
+    }
+
+    async fn record(&self, resource_id: &str) -> Result<DatabaseRecord, String> {
+        let store = self.store.clone();
+        let resource_id = resource_id.to_string();
+        let fresh = new_id()?;
+        tokio::task::spawn_blocking(move || store.database_record(&resource_id, &fresh, &now()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("state store: {e:#}"))
+    }
+
+    /// The database as the API shows it, probed now.
+    async fn describe(&self, db: &Managed) -> Result<Database, String> {
+        let record = self.record(&db.config.resource_id).await?;
+        let (status, version) = probe(&db.target).await;
+        let instances = self.instances(db, &status).await;
+        let engine = &db.config.engine;
+        Ok(Database {
+            id: record.id,
+            resource_id: db.config.resource_id.clone(),
+            app_name: db.config.app_name.clone(),
+            created_at: record.created_at,
+            encryption_at_rest: db.config.encryption_at_rest,
+            features: db
+                .config
+                .features
+                .iter()
+                .map(|f| Feature {
+                    name: f.name.clone(),
+                    status: f.status.clone(),
+                })
+                .collect(),
+            plan: db.config.plan.clone(),
+            status,
+            engine: engine.clone(),
+            type_id: stable_id(&format!("type:{engine}")),
+            version_id: if version.is_empty() {
+                String::new()
+            } else {
+                stable_id(&format!("version:{engine}:{version}"))
+            },
+            readable_version: version,
+            instances,
+            periodic_backups_enabled: record.periodic_backups_enabled,
+            periodic_backups_scheduled_at: record.periodic_backups_hours,
+        })
+    }
+
+    /// The configured instances, each probed by a TCP connection; or, when
+    /// none is configured, the server the connection reaches, with the
+    /// database's own status.
+    async fn instances(&self, db: &Managed, status: &str) -> Vec<Instance> {
+        if db.config.instances.is_empty() {
+            let (hostname, port) = match &db.config.connection {
+                Connection::Server { host, port, .. } if !host.starts_with('/') => {
+                    (host.clone(), *port)
+                }
+                Connection::Server { port, .. } => (self.hostname.clone(), *port),
+                Connection::Managed => (self.hostname.clone(), self.managed_port(db)),
+            };
+            return vec![Instance {
+                id: stable_id(&format!("instance:{}:{hostname}:{port}", db.config.resource_id)),
+                hostname,
+                port,
+                kind: "db-node".into(),
+                status: if status == "running" {
+                    "running".into()
+                } else {
+                    "unreachable".into()
+                },
+            }];
+        }
+        let probes = db.config.instances.iter().map(|i| async move {
+            let reachable = tokio::time::timeout(
+                PROBE_TIMEOUT,
+                tokio::net::TcpStream::connect((i.hostname.as_str(), i.port)),
+            )
+            .await
+            .is_ok_and(|c| c.is_ok());
+            Instance {
+                id: stable_id(&format!(
+                    "instance:{}:{}:{}",
+                    db.config.resource_id, i.hostname, i.port
+                )),
+                hostname: i.hostname.clone(),
+                port: i.port,
+                kind: i.kind.clone(),
+                status: if reachable { "running" } else { "unreachable" }.into(),
+            }
+        });
+        futures::future::join_all(probes).await
+    }
+
+    fn managed_port(&self, db: &Managed) -> u16 {
+        match &db.target {
+            Target::Postgres(pool) => pool.port(),
+            Target::None => 0,
+        }
+    }
+}
+
+/// The target a managed database's actions run against.
+fn target_of(db: &ManagedDatabase, postgres: &postgres::Service) -> Target {
+    match (db.engine.as_str(), postgres.target(&db.resource_id)) {
+        ("postgresql", Some(pool)) => Target::Postgres(Arc::clone(pool)),
+        _ => Target::None,
+    }
+}
+
+/// (status, readable version) of the server behind `target`, asked now.
+async fn probe(target: &Target) -> (String, String) {
+    match target {
+        Target::Postgres(pool) => {
+            let deadline = Instant::now() + PROBE_TIMEOUT;
+            let asked = async {
+                let connection = pool.get(None, deadline).await?;
+                connection
+                    .client()
+                    .query_one("SELECT current_setting('server_version')", &[])
+                    .await
+                    .map(|row| row.get::<_, String>(0))
+                    .map_err(|e| postgres::error::pg_error(&e))
+            };
+            match tokio::time::timeout(PROBE_TIMEOUT, asked).await {
+                Ok(Ok(version)) => ("running".into(), version),
+                Ok(Err(e)) if e.sqlstate.starts_with("28") || e.sqlstate == "42501" => {
+                    ("refused".into(), String::new())
+                }
+                Ok(Err(_)) | Err(_) => ("unreachable".into(), String::new()),
+            }
+        }
+        Target::None => ("unknown".into(), String::new()),
+    }
+}
+
+/// A stable 24-hex id derived from `seed` (the reference shows ids of that
+/// shape for types and versions).
+fn stable_id(seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(seed.as_bytes())[..12])
+}
+
+pub struct State {
+    service: Arc<Service>,
+}
+
+impl State {
+    pub fn new(service: &Arc<Service>) -> State {
+        State {
+            service: Arc::clone(service),
+        }
+    }
+}
+
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut State,
+) -> wasmtime::Result<()> {
+    crate::wit::databases::add_to_linker::<T, HasSelf<State>>(linker, get)
+}
+
+fn failed(message: String) -> ActionError {
+    ActionError {
+        kind: ErrorKind::Failed,
+        message,
+    }
+}
+
+impl Host for State {
+    async fn list(&mut self) -> Vec<Database> {
+        let service = &self.service;
+        let all = service.databases.iter().map(|db| service.describe(db));
+        futures::future::join_all(all)
+            .await
+            .into_iter()
+            .filter_map(|described| {
+                described
+                    .map_err(|e| tracing::error!("cannot describe a managed database: {e}"))
+                    .ok()
+            })
+            .collect()
+    }
+
+    async fn get(&mut self, id: String) -> Option<Database> {
+        let db = self.service.find(&id).await?;
+        match self.service.describe(db).await {
+            Ok(database) => Some(database),
+            Err(e) => {
+                tracing::error!(database = id, "cannot describe a managed database: {e}");
+                None
+            }
+        }
+    }
+
+    async fn set_periodic_backups(
+        &mut self,
+        id: String,
+        enabled: Option<bool>,
+        hours: Option<Vec<u8>>,
+    ) -> Result<Database, String> {
+        let Some(db) = self.service.find(&id).await else {
+            return Err(format!("no database {id}"));
+        };
+        if hours.as_ref().is_some_and(|h| h.iter().any(|h| *h > 23)) {
+            return Err("hours are 0 to 23".into());
+        }
+        let resource_id = db.config.resource_id.clone();
+        self.service.record(&resource_id).await?;
+        let store = self.service.store.clone();
+        tokio::task::spawn_blocking(move || {
+            store.set_periodic_backups(&resource_id, enabled, hours.as_deref())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("state store: {e:#}"))?;
+        self.service.describe(db).await
+    }
+
+    async fn actions(&mut self, id: String) -> Option<Vec<ActionInfo>> {
+        let db = self.service.find(&id).await?;
+        Some(
+            self.service
+                .runner()
+                .map(|runner| runner.actions(&db.config.engine))
+                .unwrap_or_default(),
+        )
+    }
+
+    async fn run_action(
+        &mut self,
+        id: String,
+        name: String,
+        params: String,
+    ) -> Result<String, ActionError> {
+        let Some(db) = self.service.find(&id).await else {
+            return Err(ActionError {
+                kind: ErrorKind::NotFound,
+                message: format!("no database {id}"),
+            });
+        };
+        let Some(runner) = self.service.runner() else {
+            return Err(failed("no action module is loaded".into()));
+        };
+        tracing::info!(database = %db.config.resource_id, action = %name, "running an action");
+        runner
+            .run(&db.config.engine, db.target.clone(), &name, &params)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stable_ids_are_24_hex_and_stable() {
+        let a = super::stable_id("type:postgresql");
+        assert_eq!(a.len(), 24);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(a, super::stable_id("type:postgresql"));
+        assert_ne!(a, super::stable_id("type:mysql"));
+    }
+}
