@@ -56,6 +56,20 @@ impl Connection {
             "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
             self.authority
         );
+        self.exchange(&request)
+    }
+
+    /// Sends one POST of a JSON `body` and reads the whole response.
+    fn post(&mut self, path: &str, body: &str) -> u16 {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.authority,
+            body.len()
+        );
+        self.exchange(&request)
+    }
+
+    fn exchange(&mut self, request: &str) -> u16 {
         self.writer
             .write_all(request.as_bytes())
             .expect("send request");
@@ -168,6 +182,7 @@ fn main() {
         AgentOptions::new()
             .plugin("hello")
             .config("[plugin.hello]\ngrants = [\"log\"]\n")
+            .config("[databases.main]\nengine = \"postgresql\"\nmanaged = true\n")
     };
     let agent = Agent::start(&cluster, options());
     let tls_dir = tempfile::tempdir().expect("a temporary directory");
@@ -255,6 +270,7 @@ fn main() {
     );
 
     collector_cost(&agent, &authority);
+    action_overhead(&cluster, &authority, count / 5);
 
     load::run(&cluster, &agent, Some(&https_base), seconds);
 }
@@ -303,5 +319,46 @@ fn collector_cost(agent: &Agent, authority: &str) {
         rss_before,
         rss_after,
         rss_after as i64 - rss_before as i64
+    );
+}
+
+/// An action through the database-service API against the same query sent
+/// directly, one connection each, turn about: what the action path (HTTP,
+/// the databases plugin, the host, a fresh action module) adds.
+fn action_overhead(cluster: &PgCluster, authority: &str, count: usize) {
+    const SQL: &str = "SELECT extname::text AS name, 'v' || extversion AS version FROM pg_extension ORDER BY extname";
+    let body = r#"{"action_name": "list-extensions"}"#;
+    let mut http = Connection::open(authority);
+    let mut direct = cluster.connect("postgres");
+    let statement = direct.prepare(SQL).expect("prepare the direct query");
+    for _ in 0..50 {
+        assert_eq!(http.post("/api/databases/main/action", body), 200);
+        direct.query(&statement, &[]).expect("the direct query");
+    }
+    let (mut via_action, mut via_query) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    for _ in 0..count {
+        let t = Instant::now();
+        assert_eq!(http.post("/api/databases/main/action", body), 200);
+        via_action.push(t.elapsed());
+        let t = Instant::now();
+        direct.query(&statement, &[]).expect("the direct query");
+        via_query.push(t.elapsed());
+    }
+    let (a_total, q_total) = (via_action.iter().sum(), via_query.iter().sum());
+    let action = Stats::of("action list-extensions", via_action, a_total);
+    let query = Stats::of("direct query (prepared)", via_query, q_total);
+    for s in [&action, &query] {
+        println!(
+            "{:<26} {:>9} {:>12.0} {:>10.1} {:>10.1}",
+            s.name,
+            s.count,
+            s.count as f64 / s.elapsed.as_secs_f64(),
+            micros(s.p50),
+            micros(s.p99)
+        );
+    }
+    println!(
+        "action overhead over the direct query: +{:.1} µs at p50",
+        micros(action.p50) - micros(query.p50)
     );
 }

@@ -115,8 +115,20 @@ pub fn rerun_if_changed(paths: &[&Path]) {
 fn workspace_members(workspace_dir: &Path) -> Result<Vec<PathBuf>, String> {
     let manifest = std::fs::read_to_string(workspace_dir.join("Cargo.toml"))
         .map_err(|e| format!("{}: {e}", workspace_dir.join("Cargo.toml").display()))?;
+    // The `members = [...]` line itself, not the word in a comment.
     let start = manifest
-        .find("members")
+        .lines()
+        .scan(0, |offset, line| {
+            let at = *offset;
+            *offset += line.len() + 1;
+            Some((at, line))
+        })
+        .find(|(_, line)| {
+            line.trim_start()
+                .strip_prefix("members")
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|(at, _)| at)
         .ok_or_else(|| format!("{}: no members list", workspace_dir.display()))?;
     let list = &manifest[start..];
     let open = list.find('[').ok_or("members: expected [")?;

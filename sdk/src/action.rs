@@ -142,7 +142,8 @@ pub fn dispatch(
 ) -> Result<String, ActionError> {
     let params = Params::parse(params)?;
     let result = run(name, &params)?;
-    serde_json::to_string(&result).map_err(|e| ActionError::failed(format!("cannot encode the result: {e}")))
+    serde_json::to_string(&result)
+        .map_err(|e| ActionError::failed(format!("cannot encode the result: {e}")))
 }
 
 /// Exports an action module: `describe` (a `fn() -> Vec<Action>`) and

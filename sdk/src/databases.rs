@@ -1,9 +1,7 @@
 //! The managed databases (for the bundled database-service plugin, the one
 //! plugin the host grants `databases`).
 
-pub use crate::bindings::dbagent::api::action_types::{
-    ActionError, ActionInfo, ErrorKind,
-};
+pub use crate::bindings::dbagent::api::action_types::{ActionError, ActionInfo, ErrorKind};
 pub use crate::bindings::dbagent::api::databases::{
-    Database, Feature, Instance, actions, get, list, run_action, set_periodic_backups,
+    Database, Feature, Instance, actions, all, get, run_action, set_periodic_backups,
 };

@@ -2,7 +2,7 @@
 //! `/api/operations/:id`: create one, then move it through its statuses.
 
 pub use crate::bindings::dbagent::api::operations::{
-    Operation, Status, create, get, list, update,
+    Operation, Status, create, get, of_database, update,
 };
 
 /// The status as the API writes it.

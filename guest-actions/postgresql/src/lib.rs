@@ -85,9 +85,7 @@ fn run(name: &str, params: &Params) -> Result<Value, ActionError> {
         "pg-stat-statements-enable" => stat_statements_enable(),
         "pg-stat-statements-reset" => stat_statements_reset(),
         "pg-stat-statements-list" => stat_statements_list(),
-        other => Err(ActionError::bad_params(format!(
-            "unknown action '{other}'"
-        ))),
+        other => Err(ActionError::bad_params(format!("unknown action '{other}'"))),
     }
 }
 
@@ -132,7 +130,9 @@ fn lookup(name: &str) -> Result<Option<bool>, ActionError> {
         &[name.into()],
     )?;
     match rows.first() {
-        Some(row) => Ok(Some(row.get::<bool>("protected").map_err(ActionError::from)?)),
+        Some(row) => Ok(Some(
+            row.get::<bool>("protected").map_err(ActionError::from)?,
+        )),
         None => Ok(None),
     }
 }
@@ -273,7 +273,9 @@ fn signal_backend(params: &Params, function: &str) -> Result<Value, ActionError>
         return Err(ActionError::bad_params("params.pid is not a process id"));
     };
     let rows = query(
-        &format!("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND {CLIENT_BACKENDS}) AS found"),
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND {CLIENT_BACKENDS}) AS found"
+        ),
         &[pid.into()],
     )?;
     let found = rows
@@ -349,7 +351,7 @@ fn stat_statements_failure(e: ActionError) -> ActionError {
 }
 
 fn stat_statements_reset() -> Result<Value, ActionError> {
-    query("SELECT pg_stat_statements_reset()", &[]).map_err(stat_statements_failure)?;
+    execute("SELECT pg_stat_statements_reset()").map_err(stat_statements_failure)?;
     Ok(Value::Null)
 }
 

@@ -177,7 +177,8 @@ fn active_backends_from(rows: &pg::Rows) -> Result<Stamped, Error> {
     })
 }
 
-const DATABASES_SQL: &str = "SELECT pg_size_pretty(COALESCE(SUM(pg_database_size(datid)), 0)::bigint) AS total_size,
+const DATABASES_SQL: &str =
+    "SELECT pg_size_pretty(COALESCE(SUM(pg_database_size(datid)), 0)::bigint) AS total_size,
         to_char(now(), 'HH24:MI') AS time,
         count(datid) AS databases,
         COALESCE(SUM(xact_commit), 0)::bigint AS total_commit,

@@ -11,8 +11,8 @@
 //! The host holds the databases and their credentials (`databases`
 //! capability); this plugin shapes requests and answers.
 
-mod shape;
 mod settings;
+mod shape;
 
 use dbagent_sdk::databases::{self, ErrorKind};
 use dbagent_sdk::{Error, Params, Request, Response, Router, log, operations};
@@ -42,7 +42,7 @@ fn not_found(resource: &str) -> Response {
 }
 
 fn list(_: &Request, _: &Params) -> Result<Response, Error> {
-    let all: Vec<Value> = databases::list().iter().map(shape::database).collect();
+    let all: Vec<Value> = databases::all().iter().map(shape::database).collect();
     Ok(Response::ok(&json!({ "databases": all })))
 }
 
@@ -58,8 +58,8 @@ fn update(req: &Request, params: &Params) -> Result<Response, Error> {
     let Some(db) = databases::get(id) else {
         return Ok(not_found("database"));
     };
-    let body: Value = serde_json::from_slice(&req.body)
-        .map_err(|_| Error::bad_request("Invalid json format"))?;
+    let body: Value =
+        serde_json::from_slice(&req.body).map_err(|_| Error::bad_request("Invalid json format"))?;
     let change = match settings::parse(&body) {
         Ok(change) => change,
         Err(errors) => return Ok(Response::json(422, &json!({ "errors": errors }))),
@@ -68,9 +68,13 @@ fn update(req: &Request, params: &Params) -> Result<Response, Error> {
         .map_err(Error::internal)?;
     log::info(&format!(
         "periodic backups of {} set to {:?} at {:?}",
-        updated.resource_id, updated.periodic_backups_enabled, updated.periodic_backups_scheduled_at
+        updated.resource_id,
+        updated.periodic_backups_enabled,
+        updated.periodic_backups_scheduled_at
     ));
-    Ok(Response::ok(&json!({ "database": shape::database(&updated) })))
+    Ok(Response::ok(
+        &json!({ "database": shape::database(&updated) }),
+    ))
 }
 
 fn actions(_: &Request, params: &Params) -> Result<Response, Error> {
@@ -127,7 +131,10 @@ fn database_operations(_: &Request, params: &Params) -> Result<Response, Error> 
     let Some(db) = databases::get(params.get("id")) else {
         return Ok(not_found("database"));
     };
-    let all: Vec<Value> = operations::list(&db.id).iter().map(shape::operation).collect();
+    let all: Vec<Value> = operations::of_database(&db.id)
+        .iter()
+        .map(shape::operation)
+        .collect();
     Ok(Response::ok(&json!({ "operations": all })))
 }
 

@@ -83,18 +83,39 @@ mod tests {
     #[test]
     fn settings_and_their_errors() {
         assert_eq!(
-            parse(&json!({"database": {"periodic_backups_enabled": true, "periodic_backups_scheduled_at": 3}})),
-            Ok(Change { enabled: Some(true), hours: Some(vec![3]) })
+            parse(
+                &json!({"database": {"periodic_backups_enabled": true, "periodic_backups_scheduled_at": 3}})
+            ),
+            Ok(Change {
+                enabled: Some(true),
+                hours: Some(vec![3])
+            })
         );
         assert_eq!(
             parse(&json!({"database": {"periodic_backups_scheduled_at": [23, 0, 23]}})),
-            Ok(Change { enabled: None, hours: Some(vec![0, 23]) })
+            Ok(Change {
+                enabled: None,
+                hours: Some(vec![0, 23])
+            })
         );
         let errors = parse(&json!({"database": {"periodic_backups_enabled": "yes", "periodic_backups_scheduled_at": 24, "plan": "x"}})).unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors["plan"][0].as_str().unwrap().contains("not a setting"));
-        assert!(parse(&json!({"nothing": 1})).unwrap_err().contains_key("database"));
-        assert!(parse(&json!({"database": [1]})).unwrap_err().contains_key("database"));
+        assert!(
+            errors["plan"][0]
+                .as_str()
+                .unwrap()
+                .contains("not a setting")
+        );
+        assert!(
+            parse(&json!({"nothing": 1}))
+                .unwrap_err()
+                .contains_key("database")
+        );
+        assert!(
+            parse(&json!({"database": [1]}))
+                .unwrap_err()
+                .contains_key("database")
+        );
         assert!(parse(&json!({"database": {"periodic_backups_scheduled_at": [1, -1]}})).is_err());
     }
 }

@@ -8,8 +8,8 @@ pub mod reload;
 use crate::auth::{Auth, AuthSettings};
 use crate::capabilities::control::Control;
 use crate::capabilities::databases::{self, ActionRunner};
-use crate::capabilities::operations;
 use crate::capabilities::notifications::Notifier;
+use crate::capabilities::operations;
 use crate::capabilities::postgres;
 use crate::capabilities::system::sampler::Sampler;
 use crate::config::Config;
@@ -76,6 +76,7 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
     )?;
     let (list, routes) =
         tokio::task::block_in_place(|| loader::load(&runtime, &config, sources, native_paths))?;
+    let actions = ActionTable::build(&runtime, &list).await?;
     // Connect once now so the process sampler knows the instance's
     // processes before the first request; a database that is down is not a
     // start-up error, the agent keeps trying on each request.
@@ -128,7 +129,10 @@ async fn fail_interrupted_operations(store: &Store) {
     .await;
     match failed {
         Ok(Ok(0)) => {}
-        Ok(Ok(n)) => tracing::warn!(operations = n, "operations interrupted by the last stop ended as errors"),
+        Ok(Ok(n)) => tracing::warn!(
+            operations = n,
+            "operations interrupted by the last stop ended as errors"
+        ),
         Ok(Err(e)) => tracing::error!("cannot end interrupted operations: {e:#}"),
         Err(e) => tracing::error!("cannot end interrupted operations: {e}"),
     }

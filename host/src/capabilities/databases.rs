@@ -9,8 +9,8 @@
 use super::operations::{new_id, now};
 use super::postgres;
 use super::postgres::pool::PgPool;
-use crate::config::databases::{Connection, ManagedDatabase};
 use crate::config::Config;
+use crate::config::databases::{Connection, ManagedDatabase};
 use crate::store::{DatabaseRecord, Store};
 use crate::wit::action_types::{ActionError, ActionInfo, ErrorKind};
 use crate::wit::databases::{Database, Feature, Host, Instance};
@@ -175,7 +175,10 @@ impl Service {
                 Connection::Managed => (self.hostname.clone(), self.managed_port(db)),
             };
             return vec![Instance {
-                id: stable_id(&format!("instance:{}:{hostname}:{port}", db.config.resource_id)),
+                id: stable_id(&format!(
+                    "instance:{}:{hostname}:{port}",
+                    db.config.resource_id
+                )),
                 hostname,
                 port,
                 kind: "db-node".into(),
@@ -283,7 +286,7 @@ fn failed(message: String) -> ActionError {
 }
 
 impl Host for State {
-    async fn list(&mut self) -> Vec<Database> {
+    async fn all(&mut self) -> Vec<Database> {
         let service = &self.service;
         let all = service.databases.iter().map(|db| service.describe(db));
         futures::future::join_all(all)

@@ -149,10 +149,12 @@ impl Host for State {
             .map(operation_of)
     }
 
-    async fn list(&mut self, database_id: String) -> Vec<Operation> {
-        blocking(&self.store, move |s| s.operations_of(&database_id, LIST_LIMIT))
-            .await
-            .map(|rows| rows.into_iter().map(operation_of).collect())
-            .unwrap_or_default()
+    async fn of_database(&mut self, database_id: String) -> Vec<Operation> {
+        blocking(&self.store, move |s| {
+            s.operations_of(&database_id, LIST_LIMIT)
+        })
+        .await
+        .map(|rows| rows.into_iter().map(operation_of).collect())
+        .unwrap_or_default()
     }
 }

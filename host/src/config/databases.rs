@@ -289,10 +289,16 @@ mod tests {
         for (text, expected) in [
             ("[x]\nhost = \"h\"\n", "engine"),
             ("[x]\nengine = \"mysql\"\nmanaged = true\n", "managed"),
-            ("[x]\nengine = \"postgresql\"\nmanaged = true\nport = 1\n", "managed"),
+            (
+                "[x]\nengine = \"postgresql\"\nmanaged = true\nport = 1\n",
+                "managed",
+            ),
             ("[x]\nengine = \"postgresql\"\n", "host"),
             ("[x]\nengine = \"vendor\"\nhost = \"h\"\n", "port"),
-            ("[\"a b\"]\nengine = \"redis\"\nhost = \"h\"\n", "resource id"),
+            (
+                "[\"a b\"]\nengine = \"redis\"\nhost = \"h\"\n",
+                "resource id",
+            ),
             (
                 "[x]\nengine = \"redis\"\nhost = \"h\"\ninstances = [{ hostname = \"h\", port = 1, type = \"primary\" }]\n",
                 "db-node",
@@ -305,7 +311,12 @@ mod tests {
             let err = format!("{:#}", parse(text).unwrap_err());
             assert!(err.contains(expected), "{text}: {err}");
         }
-        let err = format!("{:#}", parse("[x]\nengine = \"redis\"\nhost = \"h\"\n").and_then(|_| parse("[y]\nengine = \"redis\"\nhost = \"h\"\nbogus = 1\n")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            parse("[x]\nengine = \"redis\"\nhost = \"h\"\n")
+                .and_then(|_| parse("[y]\nengine = \"redis\"\nhost = \"h\"\nbogus = 1\n"))
+                .unwrap_err()
+        );
         assert!(err.contains("bogus"), "{err}");
     }
 

@@ -85,7 +85,11 @@ pub fn native_paths() -> Vec<&'static str> {
 /// What a request to `path` with `method` needs, when no native route
 /// matches: the plugin's manifest says (a bearer-style API, or a GET the
 /// agent key may read); anything else needs a session or a token.
-pub fn class_of(method: &str, native: Option<&NativeRoute>, plugin: Option<&Manifest>) -> RouteClass {
+pub fn class_of(
+    method: &str,
+    native: Option<&NativeRoute>,
+    plugin: Option<&Manifest>,
+) -> RouteClass {
     match (native, plugin) {
         (Some(route), _) => route.class,
         (None, Some(manifest)) if manifest.auth == AuthStyle::Bearer => RouteClass::Api,
@@ -207,10 +211,22 @@ mod tests {
         let reader = manifest("key_read = true");
         let plain = manifest("");
         let api = manifest("auth = \"bearer\"\nkey_read = true");
-        assert_eq!(class_of("GET", None, Some(&reader)), RouteClass::KeyReadable);
-        assert_eq!(class_of("GET", None, Some(&plain)), RouteClass::Authenticated);
-        assert_eq!(class_of("POST", None, Some(&reader)), RouteClass::Authenticated);
-        assert_eq!(class_of("DELETE", None, Some(&reader)), RouteClass::Authenticated);
+        assert_eq!(
+            class_of("GET", None, Some(&reader)),
+            RouteClass::KeyReadable
+        );
+        assert_eq!(
+            class_of("GET", None, Some(&plain)),
+            RouteClass::Authenticated
+        );
+        assert_eq!(
+            class_of("POST", None, Some(&reader)),
+            RouteClass::Authenticated
+        );
+        assert_eq!(
+            class_of("DELETE", None, Some(&reader)),
+            RouteClass::Authenticated
+        );
         assert_eq!(class_of("GET", None, Some(&api)), RouteClass::Api);
         assert_eq!(class_of("POST", None, Some(&api)), RouteClass::Api);
     }

@@ -190,7 +190,10 @@ mod tests {
             "t",
         )
         .unwrap();
-        assert_eq!((m.kind, m.engine.as_deref()), (Kind::ActionModule, Some("postgresql")));
+        assert_eq!(
+            (m.kind, m.engine.as_deref()),
+            (Kind::ActionModule, Some("postgresql"))
+        );
         for bad in [
             "name = \"pg\"\nversion = \"1\"\nkind = \"action-module\"\n",
             "name = \"pg\"\nversion = \"1\"\nkind = \"action-module\"\nengine = \"x\"\nroutes = [\"/x\"]\n",

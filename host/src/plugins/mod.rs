@@ -42,11 +42,17 @@ impl ActionTable {
     /// same action for one engine is a start-up error naming both.
     pub async fn build(runtime: &Runtime, plugins: &[Arc<Plugin>]) -> Result<ActionTable> {
         let mut table = ActionTable::default();
-        for module in plugins.iter().filter(|p| p.manifest.kind == Kind::ActionModule) {
+        for module in plugins
+            .iter()
+            .filter(|p| p.manifest.kind == Kind::ActionModule)
+        {
             let engine = module.manifest.engine.clone().unwrap_or_default();
             let offered = match runtime.describe(module).await {
                 Ok(offered) => offered,
-                Err(e) => bail!("action module '{}' cannot describe its actions: {e}", module.name),
+                Err(e) => bail!(
+                    "action module '{}' cannot describe its actions: {e}",
+                    module.name
+                ),
             };
             let actions = table.by_engine.entry(engine.clone()).or_default();
             for info in offered {
@@ -78,7 +84,6 @@ impl PluginSet {
     pub fn by_name(&self, name: &str) -> Option<&Arc<Plugin>> {
         self.list.iter().find(|p| *p.name == *name)
     }
-
 }
 
 impl Runner for PluginSet {

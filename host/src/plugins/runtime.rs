@@ -305,7 +305,12 @@ impl Runtime {
             job: None,
         };
         self.run(module, run, &module.target, move |instance, store| {
-            Box::pin(async move { action.load(&mut *store, instance)?.call_describe(store).await })
+            Box::pin(async move {
+                action
+                    .load(&mut *store, instance)?
+                    .call_describe(store)
+                    .await
+            })
         })
         .await
     }

@@ -99,14 +99,22 @@ mod tests {
             .database_record("main", "bbbbbbbbbbbbbbbbbbbbbbbb", "t2")
             .unwrap();
         assert_eq!(first, again);
-        assert_eq!((again.id.as_str(), again.created_at.as_str()), ("aaaaaaaaaaaaaaaaaaaaaaaa", "t1"));
-        store.set_periodic_backups("main", Some(true), Some(&[3, 15])).unwrap();
+        assert_eq!(
+            (again.id.as_str(), again.created_at.as_str()),
+            ("aaaaaaaaaaaaaaaaaaaaaaaa", "t1")
+        );
+        store
+            .set_periodic_backups("main", Some(true), Some(&[3, 15]))
+            .unwrap();
         store.set_periodic_backups("main", None, None).unwrap();
         let now = store.database_record("main", "c", "t3").unwrap();
         assert!(now.periodic_backups_enabled);
         assert_eq!(now.periodic_backups_hours, [3, 15]);
         assert_eq!(
-            store.database_resource_id("aaaaaaaaaaaaaaaaaaaaaaaa").unwrap().as_deref(),
+            store
+                .database_resource_id("aaaaaaaaaaaaaaaaaaaaaaaa")
+                .unwrap()
+                .as_deref(),
             Some("main")
         );
         assert_eq!(store.database_resource_id("nope").unwrap(), None);

@@ -9,7 +9,7 @@ mod notifications;
 mod operations;
 mod sessions;
 
-pub use db::{FILE_NAME, Store};
 pub use databases::DatabaseRecord;
+pub use db::{FILE_NAME, Store};
 pub use operations::OperationRow;
 pub use sessions::SessionLimits;

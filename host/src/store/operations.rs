@@ -125,20 +125,52 @@ mod tests {
     fn life_of_an_operation_and_interruptions() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let op = store.create_operation("o1", "main", "upgrade", "t0").unwrap();
-        assert_eq!((op.status.as_str(), op.started_at.as_deref()), ("pending", None));
+        let op = store
+            .create_operation("o1", "main", "upgrade", "t0")
+            .unwrap();
+        assert_eq!(
+            (op.status.as_str(), op.started_at.as_deref()),
+            ("pending", None)
+        );
         assert!(store.update_operation("o1", "running", None, "t1").unwrap());
         assert!(store.update_operation("o1", "running", None, "t2").unwrap());
-        assert_eq!(store.operation("o1").unwrap().unwrap().started_at.as_deref(), Some("t1"));
-        assert!(store.update_operation("o1", "error", Some("boom"), "t3").unwrap());
+        assert_eq!(
+            store
+                .operation("o1")
+                .unwrap()
+                .unwrap()
+                .started_at
+                .as_deref(),
+            Some("t1")
+        );
+        assert!(
+            store
+                .update_operation("o1", "error", Some("boom"), "t3")
+                .unwrap()
+        );
         let ended = store.operation("o1").unwrap().unwrap();
-        assert_eq!((ended.error.as_deref(), ended.finished_at.as_deref()), (Some("boom"), Some("t3")));
-        assert!(!store.update_operation("o1", "running", None, "t4").unwrap(), "ended stays ended");
+        assert_eq!(
+            (ended.error.as_deref(), ended.finished_at.as_deref()),
+            (Some("boom"), Some("t3"))
+        );
+        assert!(
+            !store.update_operation("o1", "running", None, "t4").unwrap(),
+            "ended stays ended"
+        );
 
-        store.create_operation("o2", "main", "backup", "t5").unwrap();
+        store
+            .create_operation("o2", "main", "backup", "t5")
+            .unwrap();
         store.update_operation("o2", "running", None, "t6").unwrap();
-        store.create_operation("o3", "other", "backup", "t7").unwrap();
-        assert_eq!(store.fail_interrupted_operations("interrupted", "t8").unwrap(), 2);
+        store
+            .create_operation("o3", "other", "backup", "t7")
+            .unwrap();
+        assert_eq!(
+            store
+                .fail_interrupted_operations("interrupted", "t8")
+                .unwrap(),
+            2
+        );
         let listed: Vec<String> = store
             .operations_of("main", 10)
             .unwrap()

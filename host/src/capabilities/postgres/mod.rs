@@ -48,7 +48,11 @@ impl Service {
         };
         let managed = pool(&config.postgresql);
         let mut targets = HashMap::from([(MANAGED.to_string(), Arc::clone(&managed))]);
-        for db in config.databases.iter().filter(|db| db.engine == "postgresql") {
+        for db in config
+            .databases
+            .iter()
+            .filter(|db| db.engine == "postgresql")
+        {
             let target = match &db.connection {
                 Connection::Managed => Arc::clone(&managed),
                 Connection::Server {
@@ -60,7 +64,9 @@ impl Service {
                 } => pool(&Postgresql {
                     host: host.clone(),
                     port: *port,
-                    user: user.clone().unwrap_or_else(|| config.postgresql.user.clone()),
+                    user: user
+                        .clone()
+                        .unwrap_or_else(|| config.postgresql.user.clone()),
                     password: password.clone(),
                     dbname: dbname.clone().unwrap_or_else(|| "postgres".into()),
                     ..config.postgresql.clone()

@@ -5,7 +5,11 @@ use dbagent_sdk::action::{Action, ActionError, Params};
 use serde_json::Value;
 
 fn actions() -> Vec<Action> {
-    vec![Action::new("list-databases", "A rival listing", r#"{"type": "null"}"#)]
+    vec![Action::new(
+        "list-databases",
+        "A rival listing",
+        r#"{"type": "null"}"#,
+    )]
 }
 
 fn run(_: &str, _: &Params) -> Result<Value, ActionError> {

@@ -22,8 +22,8 @@ fn start(req: &Request, _: &Params) -> Result<Response, Error> {
     let database = req.query_param("database").unwrap_or_default();
     let kind = req.query_param("kind").unwrap_or_else(|| "test".into());
     let op = operations::create(&database, &kind).map_err(Error::bad_request)?;
-    let op = operations::update(&op.id, operations::Status::Running, None)
-        .map_err(Error::internal)?;
+    let op =
+        operations::update(&op.id, operations::Status::Running, None).map_err(Error::internal)?;
     Ok(Response::ok(&shape(&op)))
 }
 
