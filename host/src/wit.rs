@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use dbagent::api::{
-    action_types, control, databases, http_types, job_types, jobs, log, notifications, operations,
-    postgres, settings, store, system,
+    action_types, control, databases, http_types, influxdb, job_types, jobs, log, mysql,
+    notifications, operations, postgres, redis, settings, store, system,
 };
 pub use exports::dbagent::api::{action, handler, lifecycle};

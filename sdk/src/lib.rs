@@ -67,15 +67,21 @@ pub mod databases;
 mod error;
 #[cfg(not(feature = "action-module"))]
 mod http;
+#[cfg(feature = "action-module")]
+pub mod influxdb;
 #[cfg(not(feature = "action-module"))]
 pub mod jobs;
 pub mod log;
+#[cfg(feature = "action-module")]
+pub mod mysql;
 #[cfg(not(feature = "action-module"))]
 pub mod notifications;
 #[cfg(not(feature = "action-module"))]
 pub mod operations;
 pub mod pg;
 mod quote;
+#[cfg(feature = "action-module")]
+pub mod redis;
 #[cfg(not(feature = "action-module"))]
 mod router;
 #[cfg(not(feature = "action-module"))]

@@ -9,7 +9,7 @@ use crate::auth::{Auth, AuthSettings};
 use crate::capabilities::control::Control;
 use crate::capabilities::databases::{self, ActionRunner};
 use crate::capabilities::notifications::Notifier;
-use crate::capabilities::operations;
+use crate::capabilities::{influxdb, mysql, operations, redis};
 use crate::capabilities::postgres;
 use crate::capabilities::system::sampler::Sampler;
 use crate::config::Config;
@@ -48,10 +48,18 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
     sampler.spawn(config.system.sample_interval);
     let postgres = Arc::new(postgres::Service::new(&config, &sampler));
     let notifier = Arc::new(Notifier::new(store.clone(), config.notifications.keep));
+    let mysql = mysql::Service::new(&config.databases);
+    let redis = redis::Service::new(&config.databases);
+    let influxdb = influxdb::Service::new(&config.databases);
     let databases = Arc::new(databases::Service::new(
         &config,
         &store,
-        &postgres,
+        &databases::Engines {
+            postgres: &postgres,
+            mysql: &mysql,
+            redis: &redis,
+            influxdb: &influxdb,
+        },
         sampler.host().hostname,
     ));
     fail_interrupted_operations(&store).await;

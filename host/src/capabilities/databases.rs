@@ -7,8 +7,8 @@
 //! connection and binds the action module's engine capability to it.
 
 use super::operations::{new_id, now};
-use super::postgres;
 use super::postgres::pool::PgPool;
+use super::{influxdb, mysql, postgres, redis};
 use crate::config::Config;
 use crate::config::databases::{Connection, ManagedDatabase};
 use crate::store::{DatabaseRecord, Store};
@@ -31,8 +31,19 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone)]
 pub enum Target {
     Postgres(Arc<PgPool>),
+    Mysql(Arc<mysql::Target>),
+    Redis(Arc<redis::Target>),
+    Influxdb(Arc<influxdb::Target>),
     /// An engine the host has no capability for: its modules get nothing.
     None,
+}
+
+/// The engine services whose targets a managed database may use.
+pub struct Engines<'a> {
+    pub postgres: &'a postgres::Service,
+    pub mysql: &'a mysql::Service,
+    pub redis: &'a redis::Service,
+    pub influxdb: &'a influxdb::Service,
 }
 
 /// Runs action modules; the plugin runtime does (it is set once the
@@ -67,17 +78,12 @@ struct Managed {
 impl Service {
     /// The managed databases of `config`; PostgreSQL ones get a target in
     /// `postgres` (the managed instance's pool, or a pool of their own).
-    pub fn new(
-        config: &Config,
-        store: &Store,
-        postgres: &postgres::Service,
-        hostname: String,
-    ) -> Service {
+    pub fn new(config: &Config, store: &Store, engines: &Engines<'_>, hostname: String) -> Service {
         let databases = config
             .databases
             .iter()
             .map(|db| Managed {
-                target: target_of(db, postgres),
+                target: target_of(db, engines),
                 config: db.clone(),
             })
             .collect();
@@ -213,43 +219,72 @@ impl Service {
     fn managed_port(&self, db: &Managed) -> u16 {
         match &db.target {
             Target::Postgres(pool) => pool.port(),
-            Target::None => 0,
+            _ => 0,
         }
     }
 }
 
 /// The target a managed database's actions run against.
-fn target_of(db: &ManagedDatabase, postgres: &postgres::Service) -> Target {
-    match (db.engine.as_str(), postgres.target(&db.resource_id)) {
-        ("postgresql", Some(pool)) => Target::Postgres(Arc::clone(pool)),
-        _ => Target::None,
-    }
+fn target_of(db: &ManagedDatabase, engines: &Engines<'_>) -> Target {
+    let id = db.resource_id.as_str();
+    let found = match db.engine.as_str() {
+        "postgresql" => engines.postgres.target(id).map(|t| Target::Postgres(Arc::clone(t))),
+        mysql::NAME => engines.mysql.target(id).map(|t| Target::Mysql(Arc::clone(t))),
+        redis::NAME => engines.redis.target(id).map(|t| Target::Redis(Arc::clone(t))),
+        influxdb::NAME => engines.influxdb.target(id).map(|t| Target::Influxdb(Arc::clone(t))),
+        _ => None,
+    };
+    found.unwrap_or(Target::None)
 }
 
 /// (status, readable version) of the server behind `target`, asked now.
 async fn probe(target: &Target) -> (String, String) {
-    match target {
-        Target::Postgres(pool) => {
-            let deadline = Instant::now() + PROBE_TIMEOUT;
-            let asked = async {
-                let connection = pool.get(None, deadline).await?;
-                connection
-                    .client()
-                    .query_one("SELECT current_setting('server_version')", &[])
-                    .await
-                    .map(|row| row.get::<_, String>(0))
-                    .map_err(|e| postgres::error::pg_error(&e))
-            };
-            match tokio::time::timeout(PROBE_TIMEOUT, asked).await {
-                Ok(Ok(version)) => ("running".into(), version),
-                Ok(Err(e)) if e.sqlstate.starts_with("28") || e.sqlstate == "42501" => {
-                    ("refused".into(), String::new())
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let running = |version: String| ("running".to_string(), version);
+    let unreachable = || ("unreachable".to_string(), String::new());
+    let refused = || ("refused".to_string(), String::new());
+    let asked = async {
+        match target {
+            Target::Postgres(pool) => {
+                let asked = async {
+                    let connection = pool.get(None, deadline).await?;
+                    connection
+                        .client()
+                        .query_one("SELECT current_setting('server_version')", &[])
+                        .await
+                        .map(|row| row.get::<_, String>(0))
+                        .map_err(|e| postgres::error::pg_error(&e))
+                };
+                match asked.await {
+                    Ok(version) => running(version),
+                    Err(e) if e.sqlstate.starts_with("28") || e.sqlstate == "42501" => refused(),
+                    Err(_) => unreachable(),
                 }
-                Ok(Err(_)) | Err(_) => ("unreachable".into(), String::new()),
             }
+            Target::Mysql(server) => match server.version(deadline).await {
+                Ok(version) => running(version),
+                // Access denied (1044, 1045), a missing privilege (1142, 1227).
+                Err(e) if matches!(e.code, 1044 | 1045 | 1142 | 1227) => refused(),
+                Err(_) => unreachable(),
+            },
+            Target::Redis(server) => match server.version(deadline).await {
+                Ok(version) => running(version),
+                Err(e) if e.code == "NOAUTH" || e.code == "WRONGPASS" || e.code == "NOPERM" => {
+                    refused()
+                }
+                Err(_) => unreachable(),
+            },
+            Target::Influxdb(server) => match server.ping(deadline).await {
+                Ok(version) => running(version),
+                Err(e) if e.status == 401 || e.status == 403 => refused(),
+                Err(_) => unreachable(),
+            },
+            Target::None => ("unknown".to_string(), String::new()),
         }
-        Target::None => ("unknown".into(), String::new()),
-    }
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, asked)
+        .await
+        .unwrap_or_else(|_| unreachable())
 }
 
 /// A stable 24-hex id derived from `seed` (the reference shows ids of that

@@ -16,10 +16,13 @@
 pub mod call;
 pub mod control;
 pub mod databases;
+pub mod influxdb;
 pub mod kv;
 pub mod log;
+pub mod mysql;
 pub mod notifications;
 pub mod operations;
 pub mod postgres;
+pub mod redis;
 pub mod settings;
 pub mod system;

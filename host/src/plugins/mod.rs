@@ -19,6 +19,7 @@ use futures::future::BoxFuture;
 use manifest::Kind;
 use routes::RouteTable;
 use runtime::{CallError, Plugin, Runtime};
+use state::Binding;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -153,15 +154,12 @@ impl ActionRunner for PluginSet {
                     format!("action module '{}' is disabled: {reason}", module.name),
                 ));
             }
-            let pool = match &target {
-                Target::Postgres(pool) => Arc::clone(pool),
-                // A module of an engine the host has no capability for
-                // reaches no database through it.
-                Target::None => Arc::clone(&module.target),
-            };
+            // PostgreSQL stays on the module's own target unless the
+            // database is a PostgreSQL one; grants decide what it imports.
+            let binding = Binding::of(&target, &module.target);
             match self
                 .runtime
-                .run_action(module, &pool, name.to_string(), params.to_string())
+                .run_action(module, &binding, name.to_string(), params.to_string())
                 .await
             {
                 Ok(outcome) => outcome,

@@ -4,7 +4,8 @@
 
 use super::state::{InstanceState, TypeOnly};
 use crate::capabilities::{
-    control, databases, kv, log, notifications, operations, postgres, settings, system,
+    control, databases, influxdb, kv, log, mysql, notifications, operations, postgres, redis,
+    settings, system,
 };
 use crate::jobs;
 use wasmtime::component::{HasSelf, Linker};
@@ -63,6 +64,21 @@ pub const CAPABILITIES: &[Capability] = &[
         name: databases::NAME,
         reserved_to: Some(databases::RESERVED_TO),
         link: |l| databases::add_to_linker(l, |s| &mut s.databases),
+    },
+    Capability {
+        name: mysql::NAME,
+        reserved_to: None,
+        link: |l| mysql::add_to_linker(l, |s| &mut s.mysql),
+    },
+    Capability {
+        name: redis::NAME,
+        reserved_to: None,
+        link: |l| redis::add_to_linker(l, |s| &mut s.redis),
+    },
+    Capability {
+        name: influxdb::NAME,
+        reserved_to: None,
+        link: |l| influxdb::add_to_linker(l, |s| &mut s.influxdb),
     },
 ];
 

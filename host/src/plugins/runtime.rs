@@ -2,7 +2,7 @@
 //! plugin, and a fresh, limited instance for every call.
 
 use super::manifest::{Kind, Manifest};
-use super::state::{InstanceState, Services};
+use super::state::{Binding, InstanceState, Services};
 use crate::capabilities::call::Call;
 use crate::capabilities::postgres::pool::PgPool;
 use crate::wit::action;
@@ -234,7 +234,7 @@ impl Runtime {
                 plugin.name
             )));
         };
-        self.run(plugin, run, &plugin.target, move |instance, store| {
+        self.run(plugin, run, &Binding::postgres(&plugin.target), move |instance, store| {
             Box::pin(async move {
                 handler
                     .load(&mut *store, instance)?
@@ -255,7 +255,7 @@ impl Runtime {
             user: None,
             job: None,
         };
-        self.run(plugin, run, &plugin.target, move |instance, store| {
+        self.run(plugin, run, &Binding::postgres(&plugin.target), move |instance, store| {
             Box::pin(async move {
                 lifecycle
                     .load(&mut *store, instance)?
@@ -283,7 +283,7 @@ impl Runtime {
             user: None,
             job: Some(job.id.clone()),
         };
-        self.run(plugin, run, &plugin.target, move |instance, store| {
+        self.run(plugin, run, &Binding::postgres(&plugin.target), move |instance, store| {
             Box::pin(async move {
                 lifecycle
                     .load(&mut *store, instance)?
@@ -304,7 +304,7 @@ impl Runtime {
             user: None,
             job: None,
         };
-        self.run(module, run, &module.target, move |instance, store| {
+        self.run(module, run, &Binding::postgres(&module.target), move |instance, store| {
             Box::pin(async move {
                 action
                     .load(&mut *store, instance)?
@@ -315,12 +315,12 @@ impl Runtime {
         .await
     }
 
-    /// Runs action `name` of `module` with its engine capability bound to
-    /// `target`, the database the request addresses.
+    /// Runs action `name` of `module` with its engine capability bound by
+    /// `binding` to the database the request addresses.
     pub async fn run_action(
         &self,
         module: &Plugin,
-        target: &Arc<PgPool>,
+        binding: &Binding,
         name: String,
         params: String,
     ) -> Result<Result<String, ActionError>, CallError> {
@@ -335,7 +335,7 @@ impl Runtime {
             user: None,
             job: None,
         };
-        self.run(module, run, target, move |instance, store| {
+        self.run(module, run, binding, move |instance, store| {
             Box::pin(async move {
                 action
                     .load(&mut *store, instance)?
@@ -347,13 +347,13 @@ impl Runtime {
     }
 
     /// Instantiates `plugin` in a fresh store with its limits and runs `call`
-    /// on it, with its PostgreSQL capability bound to `target`. Host calls (a slow query) are not interrupted by epochs; an
+    /// on it, with its engine capabilities bound by `binding`. Host calls (a slow query) are not interrupted by epochs; an
     /// outer timeout ends those.
     async fn run<R, F>(
         &self,
         plugin: &Plugin,
         run: Run,
-        target: &Arc<PgPool>,
+        binding: &Binding,
         call: F,
     ) -> Result<R, CallError>
     where
@@ -379,7 +379,7 @@ impl Runtime {
             &self.services,
             &who,
             Arc::clone(&plugin.settings),
-            target,
+            binding,
             plugin.memory_bytes,
         );
         let mut store = Store::new(&self.engine, state);

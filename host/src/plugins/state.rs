@@ -5,8 +5,10 @@ use crate::capabilities::call::Call;
 use crate::capabilities::notifications::Notifier;
 use crate::capabilities::postgres::pool::PgPool;
 use crate::capabilities::system::sampler::Sampler;
+use crate::capabilities::databases::Target;
 use crate::capabilities::{
-    control, databases, kv, log, notifications, operations, postgres, settings, system,
+    control, databases, influxdb, kv, log, mysql, notifications, operations, postgres, redis,
+    settings, system,
 };
 use crate::jobs;
 use crate::store::Store;
@@ -25,7 +27,45 @@ pub struct Services {
     pub store: Store,
     pub control: Arc<control::Control>,
     pub jobs: Arc<jobs::service::Service>,
+    /// The managed databases, with the servers of every engine.
     pub databases: Arc<databases::Service>,
+}
+
+/// The servers a call's engine capabilities reach: the `postgres` target
+/// (the managed instance for the temBoard areas), and for an action module
+/// the addressed database's server for its engine.
+#[derive(Clone)]
+pub struct Binding {
+    pub postgres: Arc<PgPool>,
+    pub mysql: Option<Arc<mysql::Target>>,
+    pub redis: Option<Arc<redis::Target>>,
+    pub influxdb: Option<Arc<influxdb::Target>>,
+}
+
+impl Binding {
+    /// Only PostgreSQL, on `postgres`.
+    pub fn postgres(postgres: &Arc<PgPool>) -> Binding {
+        Binding {
+            postgres: Arc::clone(postgres),
+            mysql: None,
+            redis: None,
+            influxdb: None,
+        }
+    }
+
+    /// A managed database's server; `fallback` for PostgreSQL when the
+    /// database is of another engine.
+    pub fn of(target: &Target, fallback: &Arc<PgPool>) -> Binding {
+        let mut binding = Binding::postgres(fallback);
+        match target {
+            Target::Postgres(pool) => binding.postgres = Arc::clone(pool),
+            Target::Mysql(server) => binding.mysql = Some(Arc::clone(server)),
+            Target::Redis(server) => binding.redis = Some(Arc::clone(server)),
+            Target::Influxdb(server) => binding.influxdb = Some(Arc::clone(server)),
+            Target::None => {}
+        }
+        binding
+    }
 }
 
 pub struct InstanceState {
@@ -44,6 +84,9 @@ pub struct InstanceState {
     pub control: control::State,
     pub operations: operations::State,
     pub databases: databases::State,
+    pub mysql: mysql::State,
+    pub redis: redis::State,
+    pub influxdb: influxdb::State,
     pub types: TypeOnly,
 }
 
@@ -53,12 +96,12 @@ const STDERR_CAPACITY: usize = 64 * 1024;
 impl InstanceState {
     /// A sandbox with no filesystem, no sockets, no environment, no
     /// arguments, and stdin closed: WASI's defaults, with stderr captured.
-    /// `target` is the PostgreSQL instance the call is bound to.
+    /// `binding` is what the call's engine capabilities reach.
     pub fn new(
         services: &Services,
         call: &Call,
         settings: Arc<str>,
-        target: &Arc<PgPool>,
+        binding: &Binding,
         memory_bytes: usize,
     ) -> InstanceState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
@@ -71,7 +114,7 @@ impl InstanceState {
             stderr,
             wasi,
             table: ResourceTable::new(),
-            postgres: postgres::State::new(&services.postgres, target, call),
+            postgres: postgres::State::new(&services.postgres, &binding.postgres, call),
             system: system::State::new(&services.sampler),
             log: log::State::new(call),
             notifications: notifications::State::new(&services.notifier, call),
@@ -81,6 +124,9 @@ impl InstanceState {
             control: control::State::new(&services.control),
             operations: operations::State::new(&services.store),
             databases: databases::State::new(&services.databases),
+            mysql: mysql::State::new(binding.mysql.as_ref(), call),
+            redis: redis::State::new(binding.redis.as_ref(), call),
+            influxdb: influxdb::State::new(binding.influxdb.as_ref(), call),
             types: TypeOnly,
         }
     }

@@ -356,8 +356,10 @@ impl Shared {
             .dbname(database)
             .application_name(application_name)
             .connect_timeout(s.connect_timeout)
+            // JIT compiles plans for seconds on big catalogs; the agent's
+            // catalog queries gain nothing from it.
             .options(format!(
-                "-c statement_timeout={}",
+                "-c statement_timeout={} -c jit=off",
                 statement_timeout.as_millis()
             ));
         if let Some(password) = &s.password {
