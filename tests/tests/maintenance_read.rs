@@ -1141,3 +1141,159 @@ fn reads_do_not_wait_on_a_locked_table() {
     assert!(table.get("unavailable").is_none(), "{table}");
     assert_eq!(keys(&table), TABLE_DETAIL_KEYS);
 }
+
+/// How many tables the scale test creates: as many as the benchmark's
+/// database (`bench/sql/big-database.sql`).
+const MANY_TABLES: usize = 10_000;
+
+/// The scale test's memory limit for the maintenance plugin: three eighths
+/// of the default (64 MiB). The schema's answer is about 7.5 MB of JSON;
+/// before PostgreSQL built it, every row was copied into the plugin and
+/// again into JSON, and the plugin broke even the default limit (a 500
+/// naming the memory limit).
+const SCALE_MEMORY_MIB: u64 = 24;
+
+#[test]
+fn ten_thousand_tables_are_listed_within_a_fraction_of_the_memory_limit() {
+    let cluster = PgCluster::start_with(&["autovacuum = off"]);
+    let mut admin = cluster.connect("postgres");
+    admin.batch_execute("CREATE DATABASE big").unwrap();
+    drop(admin);
+    // Two sessions (the machine may have two cores), each one statement
+    // committing every 500 tables: all of them in one transaction would
+    // need more locks than the default lock table holds.
+    let half = MANY_TABLES / 2;
+    std::thread::scope(|scope| {
+        for first in [1, half + 1] {
+            let mut client = cluster.connect("big");
+            scope.spawn(move || {
+                client
+                    .batch_execute(&format!(
+                        "DO $$
+                         BEGIN
+                           FOR i IN {first}..{last} LOOP
+                             EXECUTE format('CREATE TABLE public.%I (id int PRIMARY KEY)',
+                                            'big_' || lpad(i::text, 5, '0'));
+                             IF i % 500 = 0 THEN COMMIT; END IF;
+                           END LOOP;
+                         END $$",
+                        last = first + half - 1
+                    ))
+                    .unwrap();
+            });
+        }
+    });
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new().config(&format!(
+            "[plugin.maintenance]\nmemory_mib = {SCALE_MEMORY_MIB}"
+        )),
+    );
+    let expected: Vec<String> = (1..=MANY_TABLES).map(|i| format!("big_{i:05}")).collect();
+
+    let schema = get_ok(&agent, "/maintenance/big/schema/public");
+    assert_eq!(keys(&schema), ["indexes", "size", "tables", "total_bytes"]);
+    let tables = names(&schema["tables"], "name");
+    assert_eq!(tables, expected, "every table, by name");
+    let indexes = names(&schema["indexes"], "tablename");
+    assert_eq!(indexes, expected, "every table's primary key");
+    for table in schema["tables"].as_array().unwrap() {
+        assert_eq!(keys(table), TABLE_KEYS);
+        assert_eq!(int(&table["n_indexes"]), 1, "{table}");
+    }
+    for index in schema["indexes"].as_array().unwrap() {
+        assert_eq!(keys(index), INDEX_KEYS);
+    }
+    let total: i64 = schema["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| int(&t["total_bytes"]))
+        .sum();
+    assert_eq!(int(&schema["total_bytes"]), total);
+
+    let database = get_ok(&agent, "/maintenance/big");
+    let public = find(&database["schemas"], "name", "public");
+    assert_eq!(
+        (int(&public["n_tables"]), int(&public["n_indexes"])),
+        (MANY_TABLES as i64, MANY_TABLES as i64),
+        "{public}"
+    );
+    assert_eq!(int(&public["total_bytes"]), total);
+
+    let instance = get_ok(&agent, "/maintenance");
+    let big = find(&instance["databases"], "datname", "big");
+    assert!(int(&big["n_tables"]) > MANY_TABLES as i64, "{big}");
+
+    let table = get_ok(&agent, "/maintenance/big/schema/public/table/big_04242");
+    assert_eq!(table["name"], "big_04242");
+    assert_eq!(names(&table["indexes"], "name"), ["big_04242_pkey"]);
+}
+
+#[test]
+fn a_role_that_cannot_read_pg_statistic_gets_the_same_answers() {
+    let (cluster, superuser, mut client) = start();
+    // A monitoring role that may read the sample's tables (so that pg_stats
+    // shows it their statistics) but not pg_statistic itself.
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE monitor LOGIN IN ROLE pg_monitor;
+             GRANT USAGE ON SCHEMA inventory, {odd} TO monitor;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public, inventory, {odd} TO monitor",
+            odd = sample::quote_ident(ODD_SCHEMA)
+        ))
+        .unwrap();
+    let can_read: bool = client
+        .query_one(
+            "SELECT has_table_privilege('monitor', 'pg_catalog.pg_statistic', 'SELECT')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!can_read);
+    let mut monitor = Agent::start(&cluster, AgentOptions::new());
+    let config = std::fs::read_to_string(monitor.config_path()).unwrap();
+    std::fs::write(
+        monitor.config_path(),
+        config.replace("user = \"postgres\"", "user = \"monitor\""),
+    )
+    .unwrap();
+    monitor.restart().unwrap();
+
+    let odd = enc(ODD_SCHEMA);
+    for path in [
+        "/maintenance/world/schema/public".to_string(),
+        format!("/maintenance/world/schema/{odd}"),
+        "/maintenance/world/schema/public/table/city".to_string(),
+        format!("/maintenance/world/schema/{odd}/table/{}", enc(ODD_TABLE)),
+    ] {
+        let expected = get_ok(&superuser, &path);
+        assert_eq!(get_ok(&monitor, &path), expected, "GET {path}");
+    }
+    let schemas = get_ok(&superuser, "/maintenance/world")["schemas"].clone();
+    let seen = get_ok(&monitor, "/maintenance/world")["schemas"].clone();
+    for name in ["public", ODD_SCHEMA, "empty_schema"] {
+        assert_eq!(
+            find(&seen, "name", name),
+            find(&schemas, "name", name),
+            "{name}"
+        );
+    }
+    // pg_stats shows the statistics of an index's expressions to the
+    // index's owner only: the expression index's bloat is not estimated,
+    // all the rest is the same.
+    let expected = get_ok(&superuser, "/maintenance/world/schema/inventory");
+    let got = get_ok(&monitor, "/maintenance/world/schema/inventory");
+    let lower = find(&got["indexes"], "name", "item_lower_label");
+    assert_eq!(lower["bloat_bytes"], Value::Null, "{lower}");
+    for (list, key) in [("tables", "name"), ("indexes", "name")] {
+        for entry in got[list].as_array().unwrap() {
+            let other = find(&expected[list], key, entry[key].as_str().unwrap());
+            for (field, value) in entry.as_object().unwrap() {
+                if !field.contains("bloat") {
+                    assert_eq!(value, &other[field], "{list} {field}: {entry}");
+                }
+            }
+        }
+    }
+}
