@@ -1297,3 +1297,93 @@ fn a_role_that_cannot_read_pg_statistic_gets_the_same_answers() {
         }
     }
 }
+
+/// The plugin writes the definition of a plain btree index itself (see
+/// `idx_def` in the plugin); every other is `pg_get_indexdef`'s. Either way
+/// it must be `pg_get_indexdef`'s text exactly.
+#[test]
+fn index_definitions_are_pg_get_indexdef() {
+    let (_cluster, agent, mut client) = start();
+    client
+        .batch_execute(
+            r#"CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+               CREATE SCHEMA zoo;
+               CREATE TABLE zoo."T a" (id int, "Col A" text, b varchar(10), c posint,
+                                       d int[], e numeric, f text COLLATE "C", g timestamptz);
+               CREATE UNIQUE INDEX "pk idx" ON zoo."T a" (id);
+               CREATE INDEX i_desc ON zoo."T a" (id DESC, "Col A" ASC NULLS FIRST, e DESC NULLS LAST);
+               CREATE INDEX i_incl ON zoo."T a" (id) INCLUDE ("Col A", e);
+               CREATE UNIQUE INDEX i_nnd ON zoo."T a" (e) NULLS NOT DISTINCT;
+               CREATE INDEX i_coll ON zoo."T a" ("Col A" COLLATE "C");
+               CREATE INDEX i_coll_same ON zoo."T a" (f COLLATE "C");
+               CREATE INDEX i_ops ON zoo."T a" ("Col A" text_pattern_ops);
+               CREATE INDEX i_varchar ON zoo."T a" (b);
+               CREATE INDEX i_domain ON zoo."T a" (c);
+               CREATE INDEX i_arr ON zoo."T a" (d);
+               CREATE INDEX i_part ON zoo."T a" (id) WHERE id > 5;
+               CREATE INDEX i_ff ON zoo."T a" (id) WITH (fillfactor = 50);
+               CREATE INDEX i_expr ON zoo."T a" (lower("Col A"));
+               CREATE INDEX i_gin ON zoo."T a" USING gin (d);
+               CREATE INDEX "select" ON zoo."T a" (g, id);
+               CREATE UNLOGGED TABLE zoo.ul (id int PRIMARY KEY, v text);
+               CREATE TABLE zoo.pt (id int, v int) PARTITION BY RANGE (id);
+               CREATE TABLE zoo.pt1 PARTITION OF zoo.pt FOR VALUES FROM (0) TO (10);
+               CREATE INDEX pt_v ON zoo.pt (v);
+               INSERT INTO zoo.pt VALUES (1, 1);
+               CREATE MATERIALIZED VIEW zoo.mv AS SELECT 1 AS x;
+               CREATE INDEX mv_x ON zoo.mv (x);"#,
+        )
+        .unwrap();
+    let schema = get_ok(&agent, "/maintenance/world/schema/zoo");
+    let indexes = schema["indexes"].as_array().unwrap();
+    assert_eq!(indexes.len(), 19, "{schema}");
+    let expected_def = |client: &mut Client, name: &str| -> String {
+        client
+            .query_one(
+                "SELECT pg_get_indexdef(c.oid) FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = 'zoo' AND c.relname = $1",
+                &[&name],
+            )
+            .unwrap()
+            .get(0)
+    };
+    for index in indexes {
+        let name = index["name"].as_str().unwrap();
+        assert_eq!(index["def"], expected_def(&mut client, name), "{name}");
+    }
+    let table = get_ok(&agent, "/maintenance/world/schema/zoo/table/T%20a");
+    for index in table["indexes"].as_array().unwrap() {
+        let name = index["name"].as_str().unwrap();
+        assert_eq!(index["def"], expected_def(&mut client, name), "{name}");
+    }
+    // Unlogged (an init fork), partitioned (no storage), materialized view:
+    // each measured as pg_total_relation_size says.
+    for name in ["T a", "ul", "pt", "pt1", "mv"] {
+        let entry = find(&schema["tables"], "name", name);
+        let sizes = table_sizes(&mut client, "zoo", name);
+        for key in ["total_bytes", "table_bytes", "index_bytes", "toast_bytes"] {
+            assert_eq!(entry[key], sizes[key], "{name} {key}");
+        }
+    }
+    let ul_pkey = find(&schema["indexes"], "name", "ul_pkey");
+    assert_eq!(
+        int(&ul_pkey["total_bytes"]),
+        sql_i64(
+            &mut client,
+            "SELECT pg_total_relation_size('zoo.ul_pkey')",
+            &[]
+        )
+    );
+    let zoo = find(
+        &get_ok(&agent, "/maintenance/world")["schemas"],
+        "name",
+        "zoo",
+    )
+    .clone();
+    assert_sums(&zoo, &schema_sums(&mut client, Some("zoo")));
+    assert_eq!(
+        zoo["total_bytes"],
+        schema_sums(&mut client, Some("zoo"))["total_bytes"]
+    );
+}

@@ -16,7 +16,7 @@ mod read_sql;
 use crate::catalog;
 use dbagent_sdk::pg;
 use dbagent_sdk::{Error, Params, Request, Response};
-use read_sql::Stats;
+use read_sql::Access;
 
 /// `GET /maintenance`: every database that accepts connections (templates
 /// excepted) with its sums, and the instance's total.
@@ -29,10 +29,10 @@ pub fn instance(_: &Request, _: &Params) -> Result<Response, Error> {
         }
         let datname: String = row.get("datname")?;
         let bytes: i64 = row.get("total_bytes")?;
-        let entry = stats(&datname).and_then(|stats| {
+        let entry = access(&datname).and_then(|access| {
             query(
                 Some(&datname),
-                &read_sql::database_entry(stats),
+                &read_sql::database_entry(access),
                 &[datname.as_str().into(), bytes.into()],
             )
         });
@@ -59,7 +59,7 @@ pub fn instance(_: &Request, _: &Params) -> Result<Response, Error> {
 pub fn database(_: &Request, params: &Params) -> Result<Response, Error> {
     let db = params.get("db");
     catalog::database(db)?;
-    let rows = query(Some(db), &read_sql::database(stats(db)?), &[])?;
+    let rows = query(Some(db), &read_sql::database(access(db)?), &[])?;
     Ok(json_response(body(rows)?))
 }
 
@@ -68,7 +68,7 @@ pub fn database(_: &Request, params: &Params) -> Result<Response, Error> {
 pub fn schema(_: &Request, params: &Params) -> Result<Response, Error> {
     let (db, schema) = (params.get("db"), params.get("schema"));
     catalog::schema(db, schema)?;
-    let rows = query(Some(db), &read_sql::schema(stats(db)?), &[schema.into()])?;
+    let rows = query(Some(db), &read_sql::schema(access(db)?), &[schema.into()])?;
     Ok(json_response(body(rows)?))
 }
 
@@ -79,7 +79,7 @@ pub fn table(_: &Request, params: &Params) -> Result<Response, Error> {
     catalog::table(db, schema, table)?;
     let rows = query(
         Some(db),
-        &read_sql::table(stats(db)?),
+        &read_sql::table(access(db)?),
         &[schema.into(), table.into()],
     )?;
     if rows.is_empty() {
@@ -91,15 +91,18 @@ pub fn table(_: &Request, params: &Params) -> Result<Response, Error> {
     Ok(json_response(body(rows)?))
 }
 
-/// Where the bloat estimates in `database` read the planner's statistics:
-/// `pg_statistic` when the role may read it, else `pg_stats`.
-fn stats(database: &str) -> Result<Stats, Error> {
-    let rows = pg::query(Some(database), read_sql::CAN_READ_STATISTIC, &[])?;
-    let can = match rows.first() {
-        Some(row) => row.get::<bool>("ok")?,
-        None => false,
-    };
-    Ok(if can { Stats::Catalog } else { Stats::View })
+/// What the role may read in `database`, which decides how the figures
+/// are read (statistics, sizes; the same figures either way).
+fn access(database: &str) -> Result<Access, Error> {
+    let rows = pg::query(Some(database), read_sql::ACCESS, &[])?;
+    let row = rows
+        .first()
+        .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?;
+    Ok(Access::new(
+        row.get("statistic")?,
+        row.get("files")?,
+        row.get("version")?,
+    ))
 }
 
 /// Runs a query of the read side. Relations locked when it starts are left

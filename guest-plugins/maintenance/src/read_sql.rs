@@ -114,10 +114,58 @@ pub enum Stats {
     View,
 }
 
-/// Whether the role may read `pg_statistic` ([`Stats::Catalog`]); column
-/// `ok`.
-pub const CAN_READ_STATISTIC: &str =
-    "SELECT pg_catalog.has_table_privilege('pg_catalog.pg_statistic', 'SELECT') AS ok";
+/// How sizes are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sizes {
+    /// `pg_relation_size` of each fork a relation can have: anyone may, at
+    /// the cost of a `stat()` per fork asked for, found or not (two when
+    /// the file is there).
+    Functions,
+    /// The database's directories listed once (`pg_ls_dir`), and a
+    /// `stat()` (`pg_stat_file`) of each file that is there: a third of the
+    /// system calls, but only superusers (and roles granted both functions)
+    /// may.
+    Files,
+}
+
+/// What the agent's role may read, which decides how the figures are read
+/// (the same figures either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub stats: Stats,
+    pub sizes: Sizes,
+    /// The server's `server_version_num`.
+    pub version: i64,
+}
+
+impl Access {
+    /// From the columns of [`ACCESS`].
+    pub fn new(statistic: bool, files: bool, version: i64) -> Access {
+        Access {
+            stats: if statistic {
+                Stats::Catalog
+            } else {
+                Stats::View
+            },
+            sizes: if files {
+                Sizes::Files
+            } else {
+                Sizes::Functions
+            },
+            version,
+        }
+    }
+}
+
+/// What the role may read, in the database it runs in: `statistic`
+/// ([`Stats::Catalog`]) and `files` ([`Sizes::Files`]); and the server's
+/// `version`.
+pub const ACCESS: &str = "SELECT
+  pg_catalog.has_table_privilege('pg_catalog.pg_statistic', 'SELECT') AS statistic,
+  pg_catalog.has_function_privilege('pg_catalog.pg_ls_dir(text, boolean, boolean)', 'EXECUTE')
+    AND pg_catalog.has_function_privilege('pg_catalog.pg_stat_file(text, boolean)', 'EXECUTE')
+    AS files,
+  pg_catalog.current_setting('server_version_num')::int8 AS version";
 
 /// `pg_statistic` with the column names of `pg_stats`, as a table to join.
 const STATISTIC: &str = "(SELECT st.starelid, st.staattnum,
@@ -126,18 +174,17 @@ const STATISTIC: &str = "(SELECT st.starelid, st.staattnum,
 
 /// The figures of each table in `scope`, as common table expressions:
 /// `tbl_fig` (one row per table) and `idx_fig` (one row per index of those
-/// tables), with their sizes and estimated bloat.
-fn figures(scope: Scope, stats: Stats) -> String {
+/// tables), with their sizes and estimated bloat; and, for
+/// [`Scope::Database`], `db_size`, the database's size.
+fn figures(scope: Scope, access: Access) -> String {
     // The statistics of a table's columns (`a`, of table `t`) and of an
     // index's columns (`k.pos` of index `x`: a column of the table, or an
     // expression, whose statistics are the index's own).
-    let (stats_cte, tbl_stats, idx_stats) = match stats {
+    let (stats_cte, tbl_cols, tbl_cols_join, idx_stats) = match access.stats {
         Stats::Catalog => (
             String::new(),
-            format!(
-                "LEFT JOIN {STATISTIC} AS s
-      ON a.attnum > 0 AND s.starelid = a.attrelid AND s.staattnum = a.attnum"
-            ),
+            TBL_COLS_CATALOG.to_string(),
+            TBL_COLS_CATALOG_JOIN,
             format!(
                 "LEFT JOIN {STATISTIC} AS s
       ON s.starelid = CASE WHEN k.attnum = 0 THEN x.oid ELSE x.tbloid END
@@ -154,10 +201,8 @@ fn figures(scope: Scope, stats: Stats) -> String {
 ",
                 scope.stats_filter()
             ),
-            "LEFT JOIN stats AS s
-      ON a.attnum > 0 AND s.schemaname = t.nspname AND s.tablename = t.relname
-     AND s.attname = a.attname"
-                .to_string(),
+            TBL_COLS_VIEW.to_string(),
+            TBL_COLS_VIEW_JOIN,
             "LEFT JOIN pg_catalog.pg_attribute AS ta
       ON k.attnum <> 0 AND ta.attrelid = x.tbloid AND ta.attnum = k.attnum
     LEFT JOIN pg_catalog.pg_attribute AS ia
@@ -169,19 +214,30 @@ fn figures(scope: Scope, stats: Stats) -> String {
                 .to_string(),
         ),
     };
+    // One table's page measures a few relations: the functions are as
+    // cheap as listing the database's directory would be.
+    let sizes = match (scope, access.sizes) {
+        (Scope::Table, _) | (_, Sizes::Functions) => SIZES_BY_FUNCTIONS.to_string(),
+        (Scope::Database, Sizes::Files) => sizes_by_files(true),
+        (Scope::Schema, Sizes::Files) => sizes_by_files(false),
+    };
     format!(
         r#"WITH settings AS (
   SELECT current_setting('block_size')::float8 AS bs,
          -- MAXALIGN: 8 on 64-bit builds, 4 on 32-bit ones
-         CASE WHEN version() ~ 'mingw32|64-bit|x86_64|ppc64|ia64|amd64' THEN 8 ELSE 4 END AS ma
+         CASE WHEN version() ~ 'mingw32|64-bit|x86_64|ppc64|ia64|amd64' THEN 8 ELSE 4 END AS ma,
+         'base/' || d.oid AS dbdir, d.dattablespace AS dbspc
+    FROM pg_catalog.pg_database AS d
+   WHERE d.datname = pg_catalog.current_database()
 ),
 {LOCKS}
 tbl AS MATERIALIZED (
   SELECT c.oid, c.relnamespace AS nspid, n.nspname, c.relname, c.relkind, c.relpersistence,
+         c.relnatts, c.relfilenode, c.reltablespace,
          c.reltuples::float8 AS reltuples, c.relpages::float8 AS relpages,
          coalesce(toast.relpages, 0)::float8 AS toastpages,
          greatest(coalesce(toast.reltuples, 0), 0)::float8 AS toasttuples,
-         c.reltoastrelid,
+         c.reltoastrelid, toast.relfilenode AS toastfilenode, toast.reltablespace AS toastspc,
          CASE WHEN c.reloptions IS NULL THEN 100
               ELSE coalesce((SELECT o.option_value::int4
                                FROM pg_catalog.pg_options_to_table(c.reloptions) AS o
@@ -200,9 +256,12 @@ idx AS MATERIALIZED (
          -- Its size opens the index; its definition (pg_get_indexdef), the table.
          (SELECT string_agg(lk.why, '; ' ORDER BY lk.why)
             FROM locked AS lk WHERE lk.oid IN (ci.oid, t.oid)) AS unavailable,
-         ci.relkind, ci.relpersistence, ci.reltuples::float8 AS reltuples,
-         ci.relpages::float8 AS relpages,
-         ci.reltablespace, i.indnatts, i.indkey, i.indisunique, am.amname,
+         ci.relkind, ci.relpersistence, ci.relfilenode, ci.reltablespace,
+         ci.reltuples::float8 AS reltuples, ci.relpages::float8 AS relpages,
+         i.indnatts, i.indkey, i.indisunique, am.amname,
+         {index_key} AS indnkeyatts, i.indclass, i.indcollation, i.indoption,
+         {nulls_not_distinct} AS nulls_not_distinct,
+         i.indexprs IS NULL AND i.indpred IS NULL AND ci.reloptions IS NULL AS plain,
          CASE WHEN ci.reloptions IS NULL THEN 90
               ELSE coalesce((SELECT o.option_value::int4
                                FROM pg_catalog.pg_options_to_table(ci.reloptions) AS o
@@ -212,25 +271,36 @@ idx AS MATERIALIZED (
     JOIN pg_catalog.pg_class AS ci ON ci.oid = i.indexrelid
     LEFT JOIN pg_catalog.pg_am AS am ON am.oid = ci.relam
 ),
-{stats_cte}-- Per table: its columns, how many have statistics, the average width of
--- their data and whether some hold NULLs (tables WITH OIDS before
--- PostgreSQL 12 have a 4-byte oid in the header).
-tbl_cols AS (
-  SELECT t.oid,
-         count(*) FILTER (WHERE a.attnum > 0) AS natts,
-         count(s.avg_width) AS nstats,
-         coalesce(max(s.null_frac), 0)::float8 AS max_null_frac,
-         coalesce(sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)), 0)::float8 AS data_width,
-         bool_or(a.attnum < 0) AS has_oids
+-- Every relation to measure: the tables no lock keeps from it, their TOAST
+-- tables and the indexes of those, and the indexes no lock keeps from it;
+-- with the table each belongs to, and which part of it it is.
+rels AS MATERIALIZED (
+  SELECT t.oid, t.oid AS tbloid, 'heap' AS part, t.relkind, t.relpersistence,
+         t.relfilenode, t.reltablespace
+    FROM tbl AS t WHERE t.unavailable IS NULL
+  UNION ALL
+  SELECT t.reltoastrelid, t.oid, 'toast', 't', t.relpersistence, t.toastfilenode, t.toastspc
+    FROM tbl AS t WHERE t.unavailable IS NULL AND t.reltoastrelid <> 0
+  UNION ALL
+  SELECT ti.oid, t.oid, 'toast', ti.relkind, ti.relpersistence, ti.relfilenode, ti.reltablespace
     FROM tbl AS t
-    JOIN pg_catalog.pg_attribute AS a
-      ON a.attrelid = t.oid AND NOT a.attisdropped
-     AND (a.attnum > 0 OR (a.attnum = -2 AND a.attname = 'oid'))
-    {tbl_stats}
-   WHERE t.relkind <> 'p'
-   GROUP BY t.oid
+    JOIN pg_catalog.pg_index AS i ON i.indrelid = t.reltoastrelid
+    JOIN pg_catalog.pg_class AS ti ON ti.oid = i.indexrelid
+   WHERE t.unavailable IS NULL
+  UNION ALL
+  SELECT x.oid, x.tbloid, 'index', x.relkind, x.relpersistence, x.relfilenode, x.reltablespace
+    FROM idx AS x WHERE x.unavailable IS NULL
 ),
--- Per btree index: its columns (a table's column, or an expression whose
+{sizes}-- Per table: the sizes of its parts.
+part_size AS (
+  SELECT r.tbloid,
+         coalesce(sum(r.bytes) FILTER (WHERE r.part = 'heap'), 0)::int8 AS heap,
+         coalesce(sum(r.bytes) FILTER (WHERE r.part = 'toast'), 0)::int8 AS toast,
+         coalesce(sum(r.bytes) FILTER (WHERE r.part = 'index'), 0)::int8 AS indexes
+    FROM rel_size AS r
+   GROUP BY r.tbloid
+),
+{stats_cte}{tbl_cols}-- Per btree index: its columns (a table's column, or an expression whose
 -- statistics are the index's own), how many have statistics, the average
 -- width of their data and whether some hold NULLs.
 idx_cols AS (
@@ -246,11 +316,10 @@ idx_cols AS (
    WHERE x.relkind = 'i' AND x.amname = 'btree'
    GROUP BY x.oid
 ),
-idx_fig AS MATERIALIZED (
+{IDX_DEF}idx_fig AS MATERIALIZED (
   SELECT x.oid, x.tbloid, x.nspname, x.tblname, x.idxname, x.relkind, x.reltablespace,
-         x.indnatts, x.indisunique, x.amname, x.unavailable,
-         CASE WHEN x.unavailable IS NULL AND (SELECT ok FROM lock_guard)
-              THEN coalesce({INDEX_SIZE}, 0) END AS total_bytes,
+         x.indnatts, x.indisunique, x.amname, x.unavailable, x.nulls_not_distinct,
+         CASE WHEN x.unavailable IS NULL THEN coalesce(rs.bytes, 0) END AS total_bytes,
          (CASE
             WHEN x.relkind = 'I' THEN 0
             WHEN x.amname IS DISTINCT FROM 'btree' THEN NULL
@@ -262,6 +331,7 @@ idx_fig AS MATERIALIZED (
           END)::int8 AS bloat_bytes
     FROM idx AS x
    CROSS JOIN settings AS st
+    LEFT JOIN rel_size AS rs ON rs.oid = x.oid
     LEFT JOIN idx_cols AS k ON k.oid = x.oid
    CROSS JOIN LATERAL (
      -- IndexTupleData, with the null bitmap when a column holds NULLs
@@ -286,32 +356,18 @@ idx_fig AS MATERIALIZED (
    ) AS e
 ),
 idx_per_tbl AS (
-  SELECT f.tbloid, count(*) AS n_indexes, coalesce(sum(f.bloat_bytes), 0) AS index_bloat_bytes,
-         coalesce(sum(f.total_bytes), 0) AS index_bytes
+  SELECT f.tbloid, count(*) AS n_indexes, coalesce(sum(f.bloat_bytes), 0) AS index_bloat_bytes
     FROM idx_fig AS f
    GROUP BY f.tbloid
-),
--- The indexes of each TOAST table (one, but for a moment during a REINDEX).
-toast_idx AS (
-  SELECT t.oid AS tbloid,
-         sum(CASE WHEN t.unavailable IS NULL AND (SELECT ok FROM lock_guard)
-                  THEN coalesce({TOAST_INDEX_SIZE}, 0) END) AS bytes
-    FROM tbl AS t
-    JOIN pg_catalog.pg_index AS i ON i.indrelid = t.reltoastrelid
-   GROUP BY t.oid
 ),
 tbl_fig AS MATERIALIZED (
   SELECT s.*, s.table_bytes + s.index_bytes + s.toast_bytes AS total_bytes
     FROM (
       SELECT t.oid, t.nspid, t.nspname, t.relname, t.reltuples, t.fillfactor, t.unavailable,
-             CASE WHEN t.unavailable IS NULL AND (SELECT ok FROM lock_guard)
-                  THEN coalesce({HEAP_SIZE}, 0) END AS table_bytes,
-             -- The table's indexes are measured when the table is: a lock
-             -- on one of them leaves the table out.
-             CASE WHEN t.unavailable IS NULL
-                  THEN coalesce(ip.index_bytes, 0)::int8 END AS index_bytes,
-             CASE WHEN t.unavailable IS NULL AND (SELECT ok FROM lock_guard)
-                  THEN coalesce({TOAST_SIZE}, 0) + coalesce(ti.bytes, 0)::int8 END AS toast_bytes,
+             -- A lock on any of its relations leaves the table out.
+             CASE WHEN t.unavailable IS NULL THEN coalesce(ps.heap, 0) END AS table_bytes,
+             CASE WHEN t.unavailable IS NULL THEN coalesce(ps.indexes, 0) END AS index_bytes,
+             CASE WHEN t.unavailable IS NULL THEN coalesce(ps.toast, 0) END AS toast_bytes,
              (CASE
                 WHEN t.relkind = 'p' OR t.relpages + t.toastpages = 0 THEN 0
                 WHEN t.reltuples < 0 THEN NULL
@@ -323,9 +379,9 @@ tbl_fig AS MATERIALIZED (
              coalesce(ip.index_bloat_bytes, 0)::int8 AS index_bloat_bytes
         FROM tbl AS t
        CROSS JOIN settings AS st
-        LEFT JOIN tbl_cols AS k ON k.oid = t.oid
+        {tbl_cols_join}
         LEFT JOIN idx_per_tbl AS ip ON ip.tbloid = t.oid
-        LEFT JOIN toast_idx AS ti ON ti.tbloid = t.oid
+        LEFT JOIN part_size AS ps ON ps.tbloid = t.oid
        CROSS JOIN LATERAL (
          SELECT 23 + CASE WHEN coalesce(k.max_null_frac, 0) > 0 THEN (7 + coalesce(k.natts, 0)) / 8 ELSE 0 END
                    + CASE WHEN coalesce(k.has_oids, false) THEN 4 ELSE 0 END AS hdr,
@@ -347,48 +403,250 @@ tbl_fig AS MATERIALIZED (
 "#,
         filter = scope.filter(),
         LOCKS = LOCKS,
-        HEAP_SIZE = forks("t.oid", "t.relkind", "t.relpersistence", Forks::Heap),
-        TOAST_SIZE = forks(
-            "nullif(t.reltoastrelid, 0)",
-            "'t'",
-            "t.relpersistence",
-            Forks::Heap
-        ),
-        TOAST_INDEX_SIZE = forks("i.indexrelid", "'i'", "t.relpersistence", Forks::Index),
-        INDEX_SIZE = forks("x.oid", "x.relkind", "x.relpersistence", Forks::Index),
+        IDX_DEF = IDX_DEF,
+        // INCLUDE columns: PostgreSQL 11; NULLS NOT DISTINCT: 15.
+        index_key = if access.version >= 110000 {
+            "i.indnkeyatts"
+        } else {
+            "i.indnatts"
+        },
+        nulls_not_distinct = if access.version >= 150000 {
+            "i.indnullsnotdistinct"
+        } else {
+            "false"
+        },
     )
 }
 
-/// Which forks a relation may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Forks {
-    /// A table, materialized view or TOAST table: main, free space map,
-    /// visibility map.
-    Heap,
-    /// An index: main, free space map (no visibility map).
-    Index,
-}
+/// `idx_def`: the columns of each plain btree index (`idx.plain`: no
+/// expression, predicate nor storage parameter) as `pg_get_indexdef` writes
+/// them, when it writes nothing more than their names and order: columns
+/// of the table, each with the default operator class of its type (one
+/// that takes no options) and the column's collation. `keys` are the key
+/// columns, `included` the INCLUDE ones; `plain_cols` says whether every
+/// column is such. `pg_get_indexdef` costs about as much as the rest of a
+/// schema's figures: it looks up the default operator class of every
+/// column among all the operator classes of the access method.
+const IDX_DEF: &str = "plain_opclass AS MATERIALIZED (
+  SELECT oc.oid, oc.opcintype
+    FROM pg_catalog.pg_opclass AS oc
+    JOIN pg_catalog.pg_am AS am ON am.oid = oc.opcmethod
+    JOIN pg_catalog.pg_type AS ty ON ty.oid = oc.opcintype
+   WHERE am.amname = 'btree' AND oc.opcdefault AND ty.typtype <> 'd'
+     -- no options support function (5, BTOPTIONS_PROC)
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_amproc AS ap
+                      WHERE ap.amprocfamily = oc.opcfamily AND ap.amprocnum = 5)
+),
+idx_def AS (
+  SELECT x.oid,
+         bool_and(k.attnum <> 0
+                  AND (k.pos > x.indnkeyatts
+                       OR (po.oid IS NOT NULL AND (k.coll = 0 OR k.coll = a.attcollation))))
+           AS plain_cols,
+         string_agg(pg_catalog.quote_ident(a.attname)
+                    || CASE WHEN k.opt & 1 = 1
+                            THEN ' DESC' || CASE WHEN k.opt & 2 = 0 THEN ' NULLS LAST' ELSE '' END
+                            WHEN k.opt & 2 = 2 THEN ' NULLS FIRST'
+                            ELSE '' END,
+                    ', ' ORDER BY k.pos) FILTER (WHERE k.pos <= x.indnkeyatts) AS keys,
+         string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.pos)
+           FILTER (WHERE k.pos > x.indnkeyatts) AS included
+    FROM idx AS x
+   CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(x.indkey::int2[]),
+                                 pg_catalog.unnest(x.indclass::oid[]),
+                                 pg_catalog.unnest(x.indcollation::oid[]),
+                                 pg_catalog.unnest(x.indoption::int2[]))
+         WITH ORDINALITY AS k(attnum, opclass, coll, opt, pos)
+    LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = x.tbloid AND a.attnum = k.attnum
+    LEFT JOIN plain_opclass AS po ON po.oid = k.opclass AND po.opcintype = a.atttypid
+   WHERE x.relkind = 'i' AND x.amname = 'btree' AND x.plain
+   GROUP BY x.oid
+),
+";
 
-/// The size of relation `oid` (of kind `relkind` and persistence
-/// `persistence`, SQL expressions) with every fork it may have: what
-/// `pg_table_size` measures (but a table's TOAST table), asking only for
-/// the forks that can exist, since each fork asked for costs a `stat()` of
-/// a file (two when it exists). Only unlogged relations have an init fork,
-/// only heaps a visibility map; partitioned tables and indexes have no
-/// storage. NULL when `oid` is.
-fn forks(oid: &str, relkind: &str, persistence: &str, kind: Forks) -> String {
-    let size = |fork: &str| format!("pg_catalog.pg_relation_size({oid}, '{fork}')");
-    let mut sum = vec![size("main"), size("fsm")];
-    if kind == Forks::Heap {
-        sum.push(size("vm"));
-    }
+/// `rel_size` (the size of each relation of `rels` with every fork, one row
+/// per relation, with its table and part) with [`Sizes::Functions`]: only
+/// the forks that can exist are asked for, since each costs a `stat()` of a
+/// file, found or not (two when found). Only unlogged relations have an
+/// init fork, only heaps (tables, materialized views, TOAST tables) a
+/// visibility map; partitioned tables and indexes have no storage. The
+/// figures of `pg_table_size` for each relation, which added up make those
+/// of `pg_total_relation_size` and `pg_indexes_size`.
+const SIZES_BY_FUNCTIONS: &str = "rel_size AS MATERIALIZED (
+  SELECT r.oid, max(r.tbloid) AS tbloid, max(r.part) AS part,
+         max(CASE WHEN (SELECT ok FROM lock_guard) THEN
+               CASE WHEN r.relkind IN ('p', 'I') THEN 0::int8
+                    ELSE pg_catalog.pg_relation_size(r.oid, 'main')
+                         + pg_catalog.pg_relation_size(r.oid, 'fsm')
+                         + CASE WHEN r.relkind IN ('r', 'm', 't')
+                                THEN pg_catalog.pg_relation_size(r.oid, 'vm') ELSE 0 END
+                         + CASE WHEN r.relpersistence = 'u'
+                                THEN pg_catalog.pg_relation_size(r.oid, 'init') ELSE 0 END
+               END
+             END) AS bytes
+    FROM rels AS r
+   GROUP BY r.oid
+),
+";
+
+/// `rel_size` (as in [`SIZES_BY_FUNCTIONS`]) with [`Sizes::Files`]: the
+/// directories that hold the relations are listed once, and each file of a
+/// relation found there (every fork, every segment: each is named after the
+/// main fork's file) is measured (`pg_stat_file`), without opening the
+/// relation. With `whole_database`, every file of the database is measured,
+/// and `db_size` is their sum: what `pg_database_size` finds, without
+/// measuring every file a second time (it is called when the database has
+/// relations outside the default tablespace, whose directories are not all
+/// listed here).
+fn sizes_by_files(whole_database: bool) -> String {
+    let (file_size, db_size) = if whole_database {
+        (
+            "(pg_catalog.pg_stat_file(d.dir || '/' || f.name, true)).size",
+            "db_size AS (
+  SELECT CASE WHEN st.dbspc = 1663
+                   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                                    WHERE c.reltablespace NOT IN (0, 1663, 1664))
+              THEN (SELECT coalesce(sum(f.size), 0) FROM files AS f WHERE f.in_db)::int8
+              ELSE pg_catalog.pg_database_size(pg_catalog.current_database())
+         END AS bytes
+    FROM settings AS st
+),
+",
+        )
+    } else {
+        ("NULL::int8", "")
+    };
     format!(
-        "CASE WHEN {relkind} IN ('p', 'I') THEN 0::int8
-                       ELSE {} + CASE WHEN {persistence} = 'u' THEN {} ELSE 0 END END",
-        sum.join(" + "),
-        size("init")
+        "-- Where each relation's files are: the path of its main fork. In the
+-- default and global tablespaces, from its filenode; else as PostgreSQL says.
+paths AS MATERIALIZED (
+  SELECT r.oid, r.tbloid, r.part,
+         (CASE WHEN r.relfilenode = 0 OR r.relpersistence = 't'
+               THEN pg_catalog.pg_relation_filepath(r.oid)
+               WHEN r.reltablespace = 1664 THEN 'global/' || r.relfilenode
+               WHEN r.reltablespace = 1663 OR (r.reltablespace = 0 AND st.dbspc = 1663)
+               THEN st.dbdir || '/' || r.relfilenode
+               ELSE pg_catalog.pg_relation_filepath(r.oid)
+          END) COLLATE \"C\" AS path
+    FROM rels AS r
+   CROSS JOIN settings AS st
+   WHERE r.relkind NOT IN ('p', 'I')
+),
+-- The directories of this database: in the default tablespace, the global
+-- one, and in other tablespaces (where PostgreSQL says one of its relations
+-- there is).
+dirs AS (
+  SELECT st.dbdir AS dir, true AS in_db FROM settings AS st WHERE st.dbspc = 1663
+  UNION ALL
+  SELECT 'global', false
+  UNION ALL
+  SELECT pg_catalog.regexp_replace(pg_catalog.pg_relation_filepath(min(c.oid)), '/[^/]*$', ''),
+         false
+    FROM pg_catalog.pg_class AS c
+   CROSS JOIN settings AS st
+   WHERE c.relkind IN ('r', 'i', 'S', 't', 'm')
+   GROUP BY CASE WHEN c.reltablespace = 0 THEN st.dbspc ELSE c.reltablespace END
+  HAVING CASE WHEN c.reltablespace = 0 THEN st.dbspc ELSE c.reltablespace END
+         NOT IN (1663, 1664)
+),
+files AS MATERIALIZED (
+  SELECT (d.dir || '/' || CASE WHEN f.name LIKE 't%'
+                               THEN pg_catalog.substring(f.name, '^t[0-9]+_[0-9]+')
+                               ELSE pg_catalog.split_part(pg_catalog.split_part(f.name, '.', 1), '_', 1)
+                          END) COLLATE \"C\" AS base,
+         d.dir || '/' || f.name AS path, d.in_db, {file_size} AS size
+    FROM dirs AS d
+   CROSS JOIN LATERAL pg_catalog.pg_ls_dir(d.dir, true, false) AS f(name)
+),
+{db_size}-- Every file of a relation (each fork, each segment: named after the path
+-- of the main fork) measured.
+rel_size AS MATERIALIZED (
+  SELECT p.oid, max(p.tbloid) AS tbloid, max(p.part) AS part,
+         sum(coalesce(f.size, (pg_catalog.pg_stat_file(f.path, true)).size))::int8 AS bytes
+    FROM paths AS p
+    JOIN files AS f ON f.base = p.path
+   GROUP BY p.oid
+),
+"
     )
 }
+
+/// `tbl_cols`, from `pg_stats`: per table, its live columns (`natts`), how
+/// many have statistics (`nstats`), the largest fraction of NULLs and the
+/// average width of their data, and whether rows have an oid in their
+/// header (tables WITH OIDS before PostgreSQL 12).
+const TBL_COLS_VIEW: &str = "tbl_cols AS (
+  SELECT t.oid,
+         count(*) FILTER (WHERE a.attnum > 0) AS natts,
+         count(s.avg_width) AS nstats,
+         coalesce(max(s.null_frac), 0)::float8 AS max_null_frac,
+         coalesce(sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)), 0)::float8 AS data_width,
+         bool_or(a.attnum < 0) AS has_oids
+    FROM tbl AS t
+    JOIN pg_catalog.pg_attribute AS a
+      ON a.attrelid = t.oid AND NOT a.attisdropped
+     AND (a.attnum > 0 OR (a.attnum = -2 AND a.attname = 'oid'))
+    LEFT JOIN stats AS s
+      ON a.attnum > 0 AND s.schemaname = t.nspname AND s.tablename = t.relname
+     AND s.attname = a.attname
+   WHERE t.relkind <> 'p'
+   GROUP BY t.oid
+),
+";
+
+/// The figures of [`TBL_COLS_VIEW`] from `pg_statistic`, by oid, in two
+/// CTEs (read through [`TBL_COLS_CATALOG_JOIN`]), without reading
+/// `pg_attribute` for every table: `tbl_stats`, the statistics of each
+/// table's columns, and `tbl_attrs`, its live columns where their number
+/// is in doubt. A dropped column loses its statistics, so a table with
+/// statistics on `relnatts` columns has them on every live column. The
+/// live columns of any other table are counted only when that matters:
+/// when it holds rows (its estimate cannot be made if a live column has no
+/// statistics), and on servers older than 12 (tables WITH OIDS).
+const TBL_COLS_CATALOG: &str = "tbl_stats AS (
+  SELECT t.oid, count(*) AS nstats,
+         max(s.stanullfrac)::float8 AS max_null_frac,
+         sum((1 - s.stanullfrac) * s.stawidth)::float8 AS data_width
+    FROM tbl AS t
+    JOIN pg_catalog.pg_statistic AS s
+      ON s.starelid = t.oid AND NOT s.stainherit AND s.staattnum > 0
+   GROUP BY t.oid
+),
+tbl_attrs AS (
+  SELECT a.attrelid AS oid,
+         count(*) FILTER (WHERE a.attnum > 0) AS natts,
+         bool_or(a.attnum < 0) AS has_oids
+    FROM pg_catalog.pg_attribute AS a
+   -- (an array, so that these few tables are looked up by index rather
+   -- than pg_attribute read whole)
+   WHERE a.attrelid = ANY (ARRAY(
+           SELECT t.oid
+             FROM tbl AS t
+             LEFT JOIN tbl_stats AS k ON k.oid = t.oid
+            WHERE t.relkind <> 'p'
+              AND ((t.reltuples > 0 AND coalesce(k.nstats, 0) < t.relnatts)
+                   OR pg_catalog.current_setting('server_version_num')::int < 120000)))
+     AND NOT a.attisdropped
+     AND (a.attnum > 0 OR (a.attnum = -2 AND a.attname = 'oid'))
+   GROUP BY a.attrelid
+),
+";
+
+/// In `tbl_fig`, the figures of table `t`'s columns, as `k`.
+const TBL_COLS_VIEW_JOIN: &str = "LEFT JOIN tbl_cols AS k ON k.oid = t.oid";
+
+/// [`TBL_COLS_VIEW_JOIN`] from the CTEs of [`TBL_COLS_CATALOG`] (joined
+/// one by one: each is one row per table, which the planner can only
+/// assume of a grouped CTE).
+const TBL_COLS_CATALOG_JOIN: &str = "LEFT JOIN tbl_stats AS ks ON ks.oid = t.oid
+        LEFT JOIN tbl_attrs AS ka ON ka.oid = t.oid
+       CROSS JOIN LATERAL (
+         SELECT coalesce(ka.natts, t.relnatts) AS natts,
+                coalesce(ks.nstats, 0) AS nstats,
+                coalesce(ks.max_null_frac, 0) AS max_null_frac,
+                coalesce(ks.data_width, 0) AS data_width,
+                coalesce(ka.has_oids, false) AS has_oids
+       ) AS k";
 
 /// The common table expressions that keep the size functions from waiting
 /// on a lock (see "Locks" in the module's documentation): `locked`, the
@@ -537,7 +795,7 @@ fn sum_fields_with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> 
 /// sums, with `$1` its name and `$2` its size (`pg_database_size`, from
 /// [`DATABASES`], so that the entries add up to the instance's total).
 /// Column `body`.
-pub fn database_entry(stats: Stats) -> String {
+pub fn database_entry(access: Access) -> String {
     let fields = sum_fields_with(&[
         ("datname", "$1::text"),
         ("total_bytes", "$2::int8"),
@@ -551,14 +809,14 @@ SELECT {} AS body
            {UNAVAILABLE_SUM} AS unavailable
       FROM tbl_fig AS f
   ) AS g",
-        figures(Scope::Database, stats),
+        figures(Scope::Database, access),
         json_object_unavailable(&fields, "g.unavailable"),
     )
 }
 
 /// `GET /maintenance/<db>`: the database's schemas with their sums, and its
 /// size. No parameter; column `body`.
-pub fn database(stats: Stats) -> String {
+pub fn database(access: Access) -> String {
     let fields = sum_fields_with(&[
         ("name", "g.name"),
         ("total_bytes", "g.total_bytes"),
@@ -580,9 +838,15 @@ SELECT pg_catalog.json_build_object(
                        FROM schema_sums AS g),
          'total_bytes', db.bytes,
          'total_size', pg_catalog.pg_size_pretty(db.bytes)) AS body
-  FROM (SELECT pg_catalog.pg_database_size(pg_catalog.current_database()) AS bytes) AS db",
-        figures(Scope::Database, stats),
+  FROM {database_size} AS db",
+        figures(Scope::Database, access),
         json_object_unavailable(&fields, "g.unavailable"),
+        database_size = match access.sizes {
+            Sizes::Files => "db_size",
+            Sizes::Functions => {
+                "(SELECT pg_catalog.pg_database_size(pg_catalog.current_database()) AS bytes)"
+            }
+        },
     )
 }
 
@@ -620,7 +884,15 @@ const INDEX_FIELDS: &[(&str, &str)] = &[
     (
         "def",
         "CASE WHEN f.unavailable IS NULL AND (SELECT ok FROM lock_guard)
-              THEN pg_catalog.pg_get_indexdef(f.oid) END",
+              THEN CASE WHEN d.plain_cols
+                        THEN 'CREATE ' || CASE WHEN f.indisunique THEN 'UNIQUE ' ELSE '' END
+                             || 'INDEX ' || pg_catalog.quote_ident(f.idxname) || ' ON '
+                             || pg_catalog.quote_ident(f.nspname) || '.'
+                             || pg_catalog.quote_ident(f.tblname) || ' USING btree ('
+                             || d.keys || coalesce(') INCLUDE (' || d.included, '') || ')'
+                             || CASE WHEN f.nulls_not_distinct THEN ' NULLS NOT DISTINCT' ELSE '' END
+                        ELSE pg_catalog.pg_get_indexdef(f.oid) END
+         END",
     ),
     (
         "idx_tup_fetch",
@@ -650,6 +922,7 @@ fn index_list() -> String {
     format!(
         "(SELECT coalesce(pg_catalog.json_agg({} ORDER BY f.tblname, f.idxname), '[]')
      FROM idx_fig AS f
+     LEFT JOIN idx_def AS d ON d.oid = f.oid
      LEFT JOIN pg_catalog.pg_tablespace AS ts ON ts.oid = f.reltablespace)",
         json_object_unavailable(INDEX_FIELDS, "f.unavailable")
     )
@@ -678,7 +951,7 @@ fn as_refs<'a>(fields: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
 /// `GET /maintenance/<db>/schema/<schema>` for schema `$1`: its tables by
 /// name, its indexes by table and name, the sum of its tables' sizes, and
 /// `unavailable` when some could not be measured. Column `body`.
-pub fn schema(stats: Stats) -> String {
+pub fn schema(access: Access) -> String {
     let tables = with_row_estimate(TABLE_FIELDS);
     format!(
         "{}
@@ -688,7 +961,7 @@ SELECT {} AS body
            {UNAVAILABLE_SUM} AS unavailable
       FROM tbl_fig AS f
   ) AS g",
-        figures(Scope::Schema, stats),
+        figures(Scope::Schema, access),
         json_object_unavailable(
             &[
                 ("indexes", &index_list()),
@@ -757,7 +1030,7 @@ const TABLE_DETAIL_FIELDS: &[(&str, &str)] = &[
 /// `GET /maintenance/<db>/schema/<schema>/table/<table>` for table `$2` of
 /// schema `$1`: its figures, its statistics and its indexes. No row when
 /// the table is gone. Column `body`.
-pub fn table(stats: Stats) -> String {
+pub fn table(access: Access) -> String {
     let index_list = index_list();
     let mut fields = with_row_estimate(TABLE_DETAIL_FIELDS);
     fields.push(("indexes", index_list));
@@ -770,7 +1043,7 @@ SELECT {} AS body
   -- (OFFSET 0 keeps the planner from turning this back into a join.)
   LEFT JOIN LATERAL (SELECT * FROM pg_catalog.pg_stat_all_tables AS s
                       WHERE s.relid = f.oid OFFSET 0) AS st ON true",
-        figures(Scope::Table, stats),
+        figures(Scope::Table, access),
         json_object_unavailable(&as_refs(&fields), "f.unavailable"),
     )
 }
@@ -819,13 +1092,36 @@ mod tests {
         found
     }
 
+    const ALL_ACCESS: [Access; 4] = [
+        Access {
+            stats: Stats::Catalog,
+            sizes: Sizes::Files,
+            version: 150000,
+        },
+        Access {
+            stats: Stats::Catalog,
+            sizes: Sizes::Functions,
+            version: 150000,
+        },
+        Access {
+            stats: Stats::View,
+            sizes: Sizes::Files,
+            version: 150000,
+        },
+        Access {
+            stats: Stats::View,
+            sizes: Sizes::Functions,
+            version: 150000,
+        },
+    ];
+
     fn all_queries() -> Vec<String> {
         let mut all = Vec::new();
-        for stats in [Stats::Catalog, Stats::View] {
-            all.push(database_entry(stats));
-            all.push(database(stats));
-            all.push(schema(stats));
-            all.push(table(stats));
+        for access in ALL_ACCESS {
+            all.push(database_entry(access));
+            all.push(database(access));
+            all.push(schema(access));
+            all.push(table(access));
         }
         all
     }
@@ -886,7 +1182,7 @@ mod tests {
             "total_size",
             "type",
         ];
-        let sql = schema(Stats::Catalog);
+        let sql = schema(ALL_ACCESS[0]);
         assert!(has(&sql, &table_keys), "{sql}");
         assert!(has(&sql, &index_keys), "{sql}");
         assert!(has(&sql, &["indexes", "size", "tables", "total_bytes"]));
@@ -894,7 +1190,7 @@ mod tests {
             &sql,
             &["indexes", "size", "tables", "total_bytes", "unavailable"]
         ));
-        let sql = database(Stats::View);
+        let sql = database(ALL_ACCESS[3]);
         assert!(has(&sql, &["schemas", "total_bytes", "total_size"]));
         let schema_keys = [
             "indexes_bloat_bytes",
@@ -917,8 +1213,8 @@ mod tests {
         let mut database_keys = schema_keys.to_vec();
         database_keys.retain(|k| *k != "name");
         database_keys.insert(0, "datname");
-        assert!(has(&database_entry(Stats::Catalog), &database_keys));
-        let sql = table(Stats::Catalog);
+        assert!(has(&database_entry(ALL_ACCESS[1]), &database_keys));
+        let sql = table(ALL_ACCESS[0]);
         assert!(has(&sql, &index_keys), "{sql}");
         let detail = objects(&sql)
             .into_iter()
@@ -938,17 +1234,23 @@ mod tests {
         );
     }
 
+    /// Whether `sql` refers to a parameter (`$1`, `$2`...).
+    fn has_parameters(sql: &str) -> bool {
+        sql.match_indices('$')
+            .any(|(i, _)| sql[i + 1..].starts_with(|c: char| c.is_ascii_digit()))
+    }
+
     #[test]
     fn scopes_take_names_only_as_parameters() {
-        for stats in [Stats::Catalog, Stats::View] {
-            assert!(!figures(Scope::Database, stats).contains('$'));
-            assert!(!database(stats).contains('$'));
-            let schema = figures(Scope::Schema, stats);
+        for access in ALL_ACCESS {
+            assert!(!has_parameters(&figures(Scope::Database, access)));
+            assert!(!has_parameters(&database(access)));
+            let schema = figures(Scope::Schema, access);
             assert!(schema.contains("n.nspname = $1") && !schema.contains("$2"));
-            assert!(figures(Scope::Table, stats).contains("c.relname = $2"));
+            assert!(figures(Scope::Table, access).contains("c.relname = $2"));
         }
         // The one exception: a database's name and size, given back.
-        assert!(database_entry(Stats::Catalog).contains("$1::text"));
+        assert!(database_entry(ALL_ACCESS[1]).contains("$1::text"));
     }
 
     #[test]
@@ -964,12 +1266,19 @@ mod tests {
     fn sizes_are_measured_only_past_the_lock_guard() {
         for sql in all_queries() {
             assert!(sql.contains("unavailable"), "{sql}");
-            // Every size and definition is behind a CASE that first reads
-            // lock_guard (which sets lock_timeout).
+            // Every function that opens a relation is behind a CASE that
+            // first reads lock_guard (which sets lock_timeout).
             let guards = sql.matches("(SELECT ok FROM lock_guard)").count();
             let measures = sql.matches("pg_get_indexdef(").count()
-                + sql.matches("IN ('p', 'I') THEN 0::int8").count();
+                + sql
+                    .matches("CASE WHEN r.relkind IN ('p', 'I') THEN 0::int8")
+                    .count();
             assert_eq!(measures, guards, "{sql}");
+            assert_eq!(
+                sql.matches("pg_relation_size(").count(),
+                4 * sql.matches("pg_relation_size(r.oid, 'main')").count(),
+                "{sql}"
+            );
             for function in [
                 "pg_total_relation_size(",
                 "pg_table_size(",
@@ -977,6 +1286,21 @@ mod tests {
             ] {
                 assert!(!sql.contains(function), "{sql}");
             }
+        }
+    }
+
+    #[test]
+    fn files_are_listed_only_for_many_relations() {
+        let files = Access::new(true, true, 150000);
+        assert!(schema(files).contains("pg_ls_dir("));
+        assert!(database(files).contains("pg_ls_dir("));
+        assert!(
+            !database(files).contains("pg_database_size(pg_catalog.current_database()) AS bytes)")
+        );
+        assert!(!table(files).contains("pg_ls_dir("));
+        let functions = Access::new(true, false, 150000);
+        for sql in [schema(functions), database(functions), table(functions)] {
+            assert!(!sql.contains("pg_ls_dir(") && !sql.contains("pg_stat_file("));
         }
     }
 
@@ -990,11 +1314,11 @@ mod tests {
     #[test]
     #[ignore]
     fn print_sql() {
-        for stats in [Stats::Catalog, Stats::View] {
-            println!("-- {stats:?}\n{};\n", database_entry(stats));
-            println!("{};\n", database(stats));
-            println!("{};\n", schema(stats));
-            println!("{};\n", table(stats));
+        for access in ALL_ACCESS {
+            println!("-- {access:?}\n{};\n", database_entry(access));
+            println!("{};\n", database(access));
+            println!("{};\n", schema(access));
+            println!("{};\n", table(access));
         }
     }
 }
