@@ -19,34 +19,39 @@ use dbagent_sdk::{Error, Params, Request, Response};
 use read_sql::Access;
 
 /// `GET /maintenance`: every database that accepts connections (templates
-/// excepted) with its sums, and the instance's total.
+/// excepted) with its sums, and the instance's total: the sizes of those
+/// entries and of the databases that do not accept connections.
 pub fn instance(_: &Request, _: &Params) -> Result<Response, Error> {
     let listed = pg::query(None, read_sql::DATABASES, &[])?;
     let mut databases = Vec::new();
+    let mut total: i64 = 0;
     for row in listed.iter() {
         if !row.get::<bool>("datallowconn")? {
+            // Not listed, but counted.
+            total = total.saturating_add(row.get("bytes")?);
             continue;
         }
         let datname: String = row.get("datname")?;
-        let bytes: i64 = row.get("total_bytes")?;
         let entry = access(&datname).and_then(|access| {
             query(
                 Some(&datname),
                 &read_sql::database_entry(access),
-                &[datname.as_str().into(), bytes.into()],
+                &[datname.as_str().into()],
             )
         });
         match entry {
-            Ok(rows) => databases.push(body(rows)?),
+            Ok(rows) => {
+                if let Some(row) = rows.first() {
+                    total = total.saturating_add(row.get("bytes")?);
+                }
+                databases.push(body(rows)?);
+            }
             // Dropped, or closed to connections, since it was listed.
             Err(e) if vanished(&e) => continue,
             Err(e) => return Err(e),
         }
     }
-    let instance = match listed.first() {
-        Some(row) => row.get::<String>("instance")?,
-        None => body(pg::query(None, read_sql::NO_DATABASE, &[])?)?,
-    };
+    let instance = body(pg::query(None, read_sql::INSTANCE, &[total.into()])?)?;
     let mut answer = String::from("{\"databases\": [");
     answer.push_str(&databases.join(", "));
     answer.push_str("], \"instance\": ");

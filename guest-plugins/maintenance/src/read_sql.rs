@@ -271,25 +271,28 @@ idx AS MATERIALIZED (
     JOIN pg_catalog.pg_class AS ci ON ci.oid = i.indexrelid
     LEFT JOIN pg_catalog.pg_am AS am ON am.oid = ci.relam
 ),
--- Every relation to measure: the tables no lock keeps from it, their TOAST
--- tables and the indexes of those, and the indexes no lock keeps from it;
--- with the table each belongs to, and which part of it it is.
+-- Every relation of the tables and indexes: the tables, their TOAST tables
+-- and the indexes of those, and the indexes; with the table each belongs
+-- to, which part of it it is, and whether no lock keeps it from being
+-- measured (`measure`).
 rels AS MATERIALIZED (
   SELECT t.oid, t.oid AS tbloid, 'heap' AS part, t.relkind, t.relpersistence,
-         t.relfilenode, t.reltablespace
-    FROM tbl AS t WHERE t.unavailable IS NULL
+         t.relfilenode, t.reltablespace, t.unavailable IS NULL AS measure
+    FROM tbl AS t
   UNION ALL
-  SELECT t.reltoastrelid, t.oid, 'toast', 't', t.relpersistence, t.toastfilenode, t.toastspc
-    FROM tbl AS t WHERE t.unavailable IS NULL AND t.reltoastrelid <> 0
+  SELECT t.reltoastrelid, t.oid, 'toast', 't', t.relpersistence, t.toastfilenode, t.toastspc,
+         t.unavailable IS NULL
+    FROM tbl AS t WHERE t.reltoastrelid <> 0
   UNION ALL
-  SELECT ti.oid, t.oid, 'toast', ti.relkind, ti.relpersistence, ti.relfilenode, ti.reltablespace
+  SELECT ti.oid, t.oid, 'toast', ti.relkind, ti.relpersistence, ti.relfilenode, ti.reltablespace,
+         t.unavailable IS NULL
     FROM tbl AS t
     JOIN pg_catalog.pg_index AS i ON i.indrelid = t.reltoastrelid
     JOIN pg_catalog.pg_class AS ti ON ti.oid = i.indexrelid
-   WHERE t.unavailable IS NULL
   UNION ALL
-  SELECT x.oid, x.tbloid, 'index', x.relkind, x.relpersistence, x.relfilenode, x.reltablespace
-    FROM idx AS x WHERE x.unavailable IS NULL
+  SELECT x.oid, x.tbloid, 'index', x.relkind, x.relpersistence, x.relfilenode, x.reltablespace,
+         x.unavailable IS NULL
+    FROM idx AS x
 ),
 {sizes}-- Per table: the sizes of its parts.
 part_size AS (
@@ -465,7 +468,8 @@ idx_def AS (
 ";
 
 /// `rel_size` (the size of each relation of `rels` with every fork, one row
-/// per relation, with its table and part) with [`Sizes::Functions`]: only
+/// per relation, with its table and part; NULL for one a lock keeps from
+/// being measured) with [`Sizes::Functions`]: only
 /// the forks that can exist are asked for, since each costs a `stat()` of a
 /// file, found or not (two when found). Only unlogged relations have an
 /// init fork, only heaps (tables, materialized views, TOAST tables) a
@@ -474,7 +478,7 @@ idx_def AS (
 /// of `pg_total_relation_size` and `pg_indexes_size`.
 const SIZES_BY_FUNCTIONS: &str = "rel_size AS MATERIALIZED (
   SELECT r.oid, max(r.tbloid) AS tbloid, max(r.part) AS part,
-         max(CASE WHEN (SELECT ok FROM lock_guard) THEN
+         max(CASE WHEN r.measure AND (SELECT ok FROM lock_guard) THEN
                CASE WHEN r.relkind IN ('p', 'I') THEN 0::int8
                     ELSE pg_catalog.pg_relation_size(r.oid, 'main')
                          + pg_catalog.pg_relation_size(r.oid, 'fsm')
@@ -720,26 +724,20 @@ fn json_float(expr: &str) -> String {
 }
 
 /// `GET /maintenance`, in the default database: every database but
-/// templates, its size, whether it accepts connections, and the instance's
-/// part of the answer (all databases but templates, as the reference).
+/// templates, whether it accepts connections, and the size of those that do
+/// not (the entry of each other one measures it, [`database_entry`]): the
+/// instance's total is over all of them, as the reference.
 pub const DATABASES: &str = "
-WITH d AS (
-  SELECT datname::text AS datname, datallowconn,
-         pg_catalog.pg_database_size(oid) AS bytes
-    FROM pg_catalog.pg_database
-   WHERE NOT datistemplate
-)
-SELECT d.datname, d.datallowconn, d.bytes AS total_bytes,
-       pg_catalog.json_build_object('total_bytes', t.bytes,
-                                    'total_size', pg_catalog.pg_size_pretty(t.bytes)) AS instance
-  FROM d
- CROSS JOIN (SELECT coalesce(sum(bytes), 0)::int8 AS bytes FROM d) AS t
- ORDER BY d.datname";
+SELECT datname::text AS datname, datallowconn,
+       CASE WHEN NOT datallowconn THEN pg_catalog.pg_database_size(oid) END AS bytes
+  FROM pg_catalog.pg_database
+ WHERE NOT datistemplate
+ ORDER BY datname";
 
-/// The instance's part of the answer when no database is listed.
-pub const NO_DATABASE: &str = "
-SELECT pg_catalog.json_build_object('total_bytes', 0,
-                                    'total_size', pg_catalog.pg_size_pretty(0::int8)) AS instance";
+/// The instance's part of the answer, its total size `$1`. Column `body`.
+pub const INSTANCE: &str = "
+SELECT pg_catalog.json_build_object('total_bytes', $1::int8,
+                                    'total_size', pg_catalog.pg_size_pretty($1::int8)) AS body";
 
 /// Over the rows of `tbl_fig AS f`: which tables' sizes the sums leave out
 /// and why, or NULL when none.
@@ -791,27 +789,40 @@ fn sum_fields_with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> 
     fields
 }
 
-/// A database's entry in `GET /maintenance`, run in that database: its
-/// sums, with `$1` its name and `$2` its size (`pg_database_size`, from
-/// [`DATABASES`], so that the entries add up to the instance's total).
-/// Column `body`.
+/// A database's entry in `GET /maintenance`, run in that database, whose
+/// name is `$1`: its sums and its size. Columns `body`, and `bytes`, its
+/// size, which the instance's total adds up.
 pub fn database_entry(access: Access) -> String {
     let fields = sum_fields_with(&[
         ("datname", "$1::text"),
-        ("total_bytes", "$2::int8"),
-        ("total_size", "pg_catalog.pg_size_pretty($2::int8)"),
+        ("total_bytes", "db.bytes"),
+        ("total_size", "pg_catalog.pg_size_pretty(db.bytes)"),
     ]);
     format!(
         "{}
-SELECT {} AS body
+SELECT {} AS body, db.bytes
   FROM (
     SELECT {SUMS},
            {UNAVAILABLE_SUM} AS unavailable
       FROM tbl_fig AS f
-  ) AS g",
+  ) AS g
+ CROSS JOIN {} AS db",
         figures(Scope::Database, access),
         json_object_unavailable(&fields, "g.unavailable"),
+        database_size(access),
     )
+}
+
+/// The database's size, `pg_database_size`, as a table (`bytes`) to join:
+/// with [`Sizes::Files`], `db_size`, which the figures of
+/// [`Scope::Database`] have measured already.
+fn database_size(access: Access) -> &'static str {
+    match access.sizes {
+        Sizes::Files => "db_size",
+        Sizes::Functions => {
+            "(SELECT pg_catalog.pg_database_size(pg_catalog.current_database()) AS bytes)"
+        }
+    }
 }
 
 /// `GET /maintenance/<db>`: the database's schemas with their sums, and its
@@ -841,12 +852,7 @@ SELECT pg_catalog.json_build_object(
   FROM {database_size} AS db",
         figures(Scope::Database, access),
         json_object_unavailable(&fields, "g.unavailable"),
-        database_size = match access.sizes {
-            Sizes::Files => "db_size",
-            Sizes::Functions => {
-                "(SELECT pg_catalog.pg_database_size(pg_catalog.current_database()) AS bytes)"
-            }
-        },
+        database_size = database_size(access),
     )
 }
 
@@ -917,14 +923,46 @@ const INDEX_FIELDS: &[(&str, &str)] = &[
     ("type", "f.amname::text"),
 ];
 
-/// The JSON list of the indexes in `idx_fig`, by table and name.
+/// Where the indexes of an answer come from, as `f` (and what
+/// [`INDEX_FIELDS`] reads).
+const INDEX_SOURCE: &str = "idx_fig AS f
+     LEFT JOIN idx_def AS d ON d.oid = f.oid
+     LEFT JOIN pg_catalog.pg_tablespace AS ts ON ts.oid = f.reltablespace";
+
+/// The JSON list of the indexes in `idx_fig`, by table and name, when some
+/// has `unavailable` (see [`fast_list`] otherwise).
 fn index_list() -> String {
     format!(
         "(SELECT coalesce(pg_catalog.json_agg({} ORDER BY f.tblname, f.idxname), '[]')
-     FROM idx_fig AS f
-     LEFT JOIN idx_def AS d ON d.oid = f.oid
-     LEFT JOIN pg_catalog.pg_tablespace AS ts ON ts.oid = f.reltablespace)",
+     FROM {INDEX_SOURCE})",
         json_object_unavailable(INDEX_FIELDS, "f.unavailable")
+    )
+}
+
+/// The JSON list of one object per row of `source`, with `fields`, in the
+/// order of `order_by` (over those fields, as `x`), when no row has
+/// `unavailable`: `json_agg` of rows whose columns are the keys, which
+/// PostgreSQL writes as JSON about half as fast again as it calls
+/// `json_build_object` for each.
+fn fast_list(fields: &[(&str, &str)], source: &str, order_by: &str) -> String {
+    let columns: Vec<String> = fields
+        .iter()
+        .map(|(key, value)| format!("{value} AS {key}"))
+        .collect();
+    format!(
+        "(SELECT coalesce(pg_catalog.json_agg(x ORDER BY {order_by}), '[]')
+     FROM (SELECT {}
+             FROM {source}) AS x)",
+        columns.join(",\n                  ")
+    )
+}
+
+/// [`fast_list`] of the indexes in `idx_fig`.
+fn fast_index_list() -> String {
+    fast_list(
+        INDEX_FIELDS,
+        INDEX_SOURCE,
+        "x.tablename COLLATE \"C\", x.name COLLATE \"C\"",
     )
 }
 
@@ -953,31 +991,42 @@ fn as_refs<'a>(fields: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
 /// `unavailable` when some could not be measured. Column `body`.
 pub fn schema(access: Access) -> String {
     let tables = with_row_estimate(TABLE_FIELDS);
+    let tables = as_refs(&tables);
+    // A table or index is unavailable only when some table is: then the
+    // lists say which, else they are written the fast way.
+    let whole = json_object(&[
+        ("indexes", &fast_index_list()),
+        ("size", "pg_catalog.pg_size_pretty(g.bytes)"),
+        (
+            "tables",
+            &fast_list(&tables, "tbl_fig AS f", "x.name COLLATE \"C\""),
+        ),
+        ("total_bytes", "g.bytes"),
+    ]);
+    let partial = json_object(&[
+        ("indexes", &index_list()),
+        ("size", "pg_catalog.pg_size_pretty(g.bytes)"),
+        (
+            "tables",
+            &format!(
+                "(SELECT coalesce(pg_catalog.json_agg({} ORDER BY f.relname), '[]')
+     FROM tbl_fig AS f)",
+                json_object_unavailable(&tables, "f.unavailable")
+            ),
+        ),
+        ("total_bytes", "g.bytes"),
+        ("unavailable", "g.unavailable"),
+    ]);
     format!(
         "{}
-SELECT {} AS body
+SELECT CASE WHEN g.unavailable IS NULL THEN {whole}
+            ELSE {partial} END AS body
   FROM (
     SELECT coalesce(sum(f.total_bytes), 0)::int8 AS bytes,
            {UNAVAILABLE_SUM} AS unavailable
       FROM tbl_fig AS f
   ) AS g",
         figures(Scope::Schema, access),
-        json_object_unavailable(
-            &[
-                ("indexes", &index_list()),
-                ("size", "pg_catalog.pg_size_pretty(g.bytes)"),
-                (
-                    "tables",
-                    &format!(
-                        "(SELECT coalesce(pg_catalog.json_agg({} ORDER BY f.relname), '[]')
-     FROM tbl_fig AS f)",
-                        json_object_unavailable(&as_refs(&tables), "f.unavailable")
-                    ),
-                ),
-                ("total_bytes", "g.bytes"),
-            ],
-            "g.unavailable"
-        ),
     )
 }
 
@@ -1031,9 +1080,8 @@ const TABLE_DETAIL_FIELDS: &[(&str, &str)] = &[
 /// schema `$1`: its figures, its statistics and its indexes. No row when
 /// the table is gone. Column `body`.
 pub fn table(access: Access) -> String {
-    let index_list = index_list();
     let mut fields = with_row_estimate(TABLE_DETAIL_FIELDS);
-    fields.push(("indexes", index_list));
+    fields.push(("indexes", index_list()));
     fields.sort_by(|a, b| a.0.cmp(b.0));
     format!(
         "{}
@@ -1249,8 +1297,9 @@ mod tests {
             assert!(schema.contains("n.nspname = $1") && !schema.contains("$2"));
             assert!(figures(Scope::Table, access).contains("c.relname = $2"));
         }
-        // The one exception: a database's name and size, given back.
+        // The one exception: a database's name, given back.
         assert!(database_entry(ALL_ACCESS[1]).contains("$1::text"));
+        assert!(!database_entry(ALL_ACCESS[1]).contains("$2"));
     }
 
     #[test]
@@ -1302,6 +1351,27 @@ mod tests {
         for sql in [schema(functions), database(functions), table(functions)] {
             assert!(!sql.contains("pg_ls_dir(") && !sql.contains("pg_stat_file("));
         }
+    }
+
+    #[test]
+    fn fast_lists_have_the_keys_of_the_objects() {
+        let list = fast_index_list();
+        let aliases: Vec<&str> = list
+            .match_indices(" AS ")
+            .filter_map(|(i, _)| {
+                let rest = &list[i + 4..];
+                let end = rest.find(|c: char| !c.is_ascii_lowercase() && c != '_')?;
+                Some(&rest[..end])
+            })
+            .filter(|alias| INDEX_FIELDS.iter().any(|(key, _)| key == alias))
+            .collect();
+        let keys: Vec<&str> = INDEX_FIELDS.iter().map(|(key, _)| *key).collect();
+        assert_eq!(aliases, keys, "{list}");
+        let sql = schema(ALL_ACCESS[0]);
+        assert!(
+            sql.contains("json_agg(x ORDER BY x.name COLLATE \"C\")"),
+            "{sql}"
+        );
     }
 
     #[test]
