@@ -183,7 +183,14 @@ fn figures(scope: Scope, access: Access) -> String {
     let (stats_cte, tbl_cols, tbl_cols_join, idx_stats) = match access.stats {
         Stats::Catalog => (
             String::new(),
-            TBL_COLS_CATALOG.to_string(),
+            TBL_COLS_CATALOG.replace(
+                "{TBL_STATS}",
+                if scope == Scope::Table {
+                    TBL_STATS_ONE
+                } else {
+                    TBL_STATS_MANY
+                },
+            ),
             TBL_COLS_CATALOG_JOIN,
             format!(
                 "LEFT JOIN {STATISTIC} AS s
@@ -520,6 +527,31 @@ fn sizes_by_files(whole_database: bool) -> String {
     } else {
         ("NULL::int8", "")
     };
+    // Every file of a relation (each fork, each segment: named after the
+    // path of the main fork) measured. All the files are measured already
+    // for the whole database: added up by relation first, which is also
+    // one row per relation to join in the planner's eyes.
+    let rel_size = if whole_database {
+        "file_size AS (
+  SELECT f.base, sum(f.size) AS bytes FROM files AS f GROUP BY f.base
+),
+rel_size AS MATERIALIZED (
+  SELECT p.oid, max(p.tbloid) AS tbloid, max(p.part) AS part, sum(fs.bytes)::int8 AS bytes
+    FROM paths AS p
+    JOIN file_size AS fs ON fs.base = p.path
+   GROUP BY p.oid
+),
+"
+    } else {
+        "rel_size AS MATERIALIZED (
+  SELECT p.oid, max(p.tbloid) AS tbloid, max(p.part) AS part,
+         sum((pg_catalog.pg_stat_file(f.path, true)).size)::int8 AS bytes
+    FROM paths AS p
+    JOIN files AS f ON f.base = p.path
+   GROUP BY p.oid
+),
+"
+    };
     format!(
         "-- Where each relation's files are: the path of its main fork. In the
 -- default and global tablespaces, from its filenode; else as PostgreSQL says.
@@ -562,16 +594,7 @@ files AS MATERIALIZED (
     FROM dirs AS d
    CROSS JOIN LATERAL pg_catalog.pg_ls_dir(d.dir, true, false) AS f(name)
 ),
-{db_size}-- Every file of a relation (each fork, each segment: named after the path
--- of the main fork) measured.
-rel_size AS MATERIALIZED (
-  SELECT p.oid, max(p.tbloid) AS tbloid, max(p.part) AS part,
-         sum(coalesce(f.size, (pg_catalog.pg_stat_file(f.path, true)).size))::int8 AS bytes
-    FROM paths AS p
-    JOIN files AS f ON f.base = p.path
-   GROUP BY p.oid
-),
-"
+{db_size}{rel_size}"
     )
 }
 
@@ -607,16 +630,7 @@ const TBL_COLS_VIEW: &str = "tbl_cols AS (
 /// live columns of any other table are counted only when that matters:
 /// when it holds rows (its estimate cannot be made if a live column has no
 /// statistics), and on servers older than 12 (tables WITH OIDS).
-const TBL_COLS_CATALOG: &str = "tbl_stats AS (
-  SELECT t.oid, count(*) AS nstats,
-         max(s.stanullfrac)::float8 AS max_null_frac,
-         sum((1 - s.stanullfrac) * s.stawidth)::float8 AS data_width
-    FROM tbl AS t
-    JOIN pg_catalog.pg_statistic AS s
-      ON s.starelid = t.oid AND NOT s.stainherit AND s.staattnum > 0
-   GROUP BY t.oid
-),
-tbl_attrs AS (
+const TBL_COLS_CATALOG: &str = "{TBL_STATS}tbl_attrs AS (
   SELECT a.attrelid AS oid,
          count(*) FILTER (WHERE a.attnum > 0) AS natts,
          bool_or(a.attnum < 0) AS has_oids
@@ -633,6 +647,36 @@ tbl_attrs AS (
      AND NOT a.attisdropped
      AND (a.attnum > 0 OR (a.attnum = -2 AND a.attname = 'oid'))
    GROUP BY a.attrelid
+),
+";
+
+/// `tbl_stats` of [`TBL_COLS_CATALOG`] for one table: its statistics,
+/// found by index.
+const TBL_STATS_ONE: &str = "tbl_stats AS (
+  SELECT t.oid, count(*) AS nstats,
+         max(s.stanullfrac)::float8 AS max_null_frac,
+         sum((1 - s.stanullfrac) * s.stawidth)::float8 AS data_width
+    FROM tbl AS t
+    JOIN pg_catalog.pg_statistic AS s
+      ON s.starelid = t.oid AND NOT s.stainherit AND s.staattnum > 0
+   GROUP BY t.oid
+),
+";
+
+/// `tbl_stats` for many tables: the statistics of every table added up
+/// first (one pass over `pg_statistic`, which the planner sees as one row
+/// per table to join, not as a row per column of every table).
+const TBL_STATS_MANY: &str = "tbl_stats AS (
+  SELECT t.oid, sum(s.nstats) AS nstats, max(s.max_null_frac) AS max_null_frac,
+         sum(s.data_width) AS data_width
+    FROM tbl AS t
+    JOIN (SELECT st.starelid, count(*) AS nstats,
+                 max(st.stanullfrac)::float8 AS max_null_frac,
+                 sum((1 - st.stanullfrac) * st.stawidth)::float8 AS data_width
+            FROM pg_catalog.pg_statistic AS st
+           WHERE NOT st.stainherit AND st.staattnum > 0
+           GROUP BY st.starelid) AS s ON s.starelid = t.oid
+   GROUP BY t.oid
 ),
 ";
 
