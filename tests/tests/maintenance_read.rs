@@ -1128,3 +1128,249 @@ fn reads_do_not_wait_on_a_locked_table() {
     assert!(table.get("unavailable").is_none(), "{table}");
     assert_eq!(keys(&table), TABLE_DETAIL_KEYS);
 }
+
+/// How many tables the scale test creates: as many as the benchmark's
+/// database (`bench/sql/big-database.sql`).
+const MANY_TABLES: usize = 10_000;
+
+/// The scale test's memory limit for the maintenance plugin: three eighths
+/// of the default (64 MiB). The schema's answer is about 7.5 MB of JSON;
+/// before PostgreSQL built it, every row was copied into the plugin and
+/// again into JSON, and the plugin broke even the default limit (a 500
+/// naming the memory limit).
+const SCALE_MEMORY_MIB: u64 = 24;
+
+#[test]
+fn ten_thousand_tables_are_listed_within_a_fraction_of_the_memory_limit() {
+    let cluster = PgCluster::start_with(&["autovacuum = off"]);
+    let mut admin = cluster.connect("postgres");
+    admin.batch_execute("CREATE DATABASE big").unwrap();
+    drop(admin);
+    // Two sessions (the machine may have two cores), each one statement
+    // committing every 500 tables: all of them in one transaction would
+    // need more locks than the default lock table holds.
+    let half = MANY_TABLES / 2;
+    std::thread::scope(|scope| {
+        for first in [1, half + 1] {
+            let mut client = cluster.connect("big");
+            scope.spawn(move || {
+                client
+                    .batch_execute(&format!(
+                        "DO $$
+                         BEGIN
+                           FOR i IN {first}..{last} LOOP
+                             EXECUTE format('CREATE TABLE public.%I (id int PRIMARY KEY)',
+                                            'big_' || lpad(i::text, 5, '0'));
+                             IF i % 500 = 0 THEN COMMIT; END IF;
+                           END LOOP;
+                         END $$",
+                        last = first + half - 1
+                    ))
+                    .unwrap();
+            });
+        }
+    });
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new().config(&format!(
+            "[plugin.maintenance]\nmemory_mib = {SCALE_MEMORY_MIB}"
+        )),
+    );
+    let expected: Vec<String> = (1..=MANY_TABLES).map(|i| format!("big_{i:05}")).collect();
+
+    let schema = get_ok(&agent, "/maintenance/big/schema/public");
+    assert_eq!(keys(&schema), ["indexes", "size", "tables", "total_bytes"]);
+    let tables = names(&schema["tables"], "name");
+    assert_eq!(tables, expected, "every table, by name");
+    let indexes = names(&schema["indexes"], "tablename");
+    assert_eq!(indexes, expected, "every table's primary key");
+    for table in schema["tables"].as_array().unwrap() {
+        assert_eq!(keys(table), TABLE_KEYS);
+        assert_eq!(int(&table["n_indexes"]), 1, "{table}");
+    }
+    for index in schema["indexes"].as_array().unwrap() {
+        assert_eq!(keys(index), INDEX_KEYS);
+    }
+    let total: i64 = schema["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| int(&t["total_bytes"]))
+        .sum();
+    assert_eq!(int(&schema["total_bytes"]), total);
+
+    let database = get_ok(&agent, "/maintenance/big");
+    let public = find(&database["schemas"], "name", "public");
+    assert_eq!(
+        (int(&public["n_tables"]), int(&public["n_indexes"])),
+        (MANY_TABLES as i64, MANY_TABLES as i64),
+        "{public}"
+    );
+    assert_eq!(int(&public["total_bytes"]), total);
+
+    let instance = get_ok(&agent, "/maintenance");
+    let big = find(&instance["databases"], "datname", "big");
+    assert!(int(&big["n_tables"]) > MANY_TABLES as i64, "{big}");
+
+    let table = get_ok(&agent, "/maintenance/big/schema/public/table/big_04242");
+    assert_eq!(table["name"], "big_04242");
+    assert_eq!(names(&table["indexes"], "name"), ["big_04242_pkey"]);
+}
+
+#[test]
+fn a_role_that_cannot_read_pg_statistic_gets_the_same_answers() {
+    let (cluster, superuser, mut client) = start();
+    // A monitoring role that may read the sample's tables (so that pg_stats
+    // shows it their statistics) but not pg_statistic itself.
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE monitor LOGIN IN ROLE pg_monitor;
+             GRANT USAGE ON SCHEMA inventory, {odd} TO monitor;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public, inventory, {odd} TO monitor",
+            odd = sample::quote_ident(ODD_SCHEMA)
+        ))
+        .unwrap();
+    let can_read: bool = client
+        .query_one(
+            "SELECT has_table_privilege('monitor', 'pg_catalog.pg_statistic', 'SELECT')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!can_read);
+    let mut monitor = Agent::start(&cluster, AgentOptions::new());
+    let config = std::fs::read_to_string(monitor.config_path()).unwrap();
+    std::fs::write(
+        monitor.config_path(),
+        config.replace("user = \"postgres\"", "user = \"monitor\""),
+    )
+    .unwrap();
+    monitor.restart().unwrap();
+
+    let odd = enc(ODD_SCHEMA);
+    for path in [
+        "/maintenance/world/schema/public".to_string(),
+        format!("/maintenance/world/schema/{odd}"),
+        "/maintenance/world/schema/public/table/city".to_string(),
+        format!("/maintenance/world/schema/{odd}/table/{}", enc(ODD_TABLE)),
+    ] {
+        let expected = get_ok(&superuser, &path);
+        assert_eq!(get_ok(&monitor, &path), expected, "GET {path}");
+    }
+    let schemas = get_ok(&superuser, "/maintenance/world")["schemas"].clone();
+    let seen = get_ok(&monitor, "/maintenance/world")["schemas"].clone();
+    for name in ["public", ODD_SCHEMA, "empty_schema"] {
+        assert_eq!(
+            find(&seen, "name", name),
+            find(&schemas, "name", name),
+            "{name}"
+        );
+    }
+    // pg_stats shows the statistics of an index's expressions to the
+    // index's owner only: the expression index's bloat is not estimated,
+    // all the rest is the same.
+    let expected = get_ok(&superuser, "/maintenance/world/schema/inventory");
+    let got = get_ok(&monitor, "/maintenance/world/schema/inventory");
+    let lower = find(&got["indexes"], "name", "item_lower_label");
+    assert_eq!(lower["bloat_bytes"], Value::Null, "{lower}");
+    for (list, key) in [("tables", "name"), ("indexes", "name")] {
+        for entry in got[list].as_array().unwrap() {
+            let other = find(&expected[list], key, entry[key].as_str().unwrap());
+            for (field, value) in entry.as_object().unwrap() {
+                if !field.contains("bloat") {
+                    assert_eq!(value, &other[field], "{list} {field}: {entry}");
+                }
+            }
+        }
+    }
+}
+
+/// The plugin writes the definition of a plain btree index itself (see
+/// `idx_def` in the plugin); every other is `pg_get_indexdef`'s. Either way
+/// it must be `pg_get_indexdef`'s text exactly.
+#[test]
+fn index_definitions_are_pg_get_indexdef() {
+    let (_cluster, agent, mut client) = start();
+    client
+        .batch_execute(
+            r#"CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+               CREATE SCHEMA zoo;
+               CREATE TABLE zoo."T a" (id int, "Col A" text, b varchar(10), c posint,
+                                       d int[], e numeric, f text COLLATE "C", g timestamptz);
+               CREATE UNIQUE INDEX "pk idx" ON zoo."T a" (id);
+               CREATE INDEX i_desc ON zoo."T a" (id DESC, "Col A" ASC NULLS FIRST, e DESC NULLS LAST);
+               CREATE INDEX i_incl ON zoo."T a" (id) INCLUDE ("Col A", e);
+               CREATE UNIQUE INDEX i_nnd ON zoo."T a" (e) NULLS NOT DISTINCT;
+               CREATE INDEX i_coll ON zoo."T a" ("Col A" COLLATE "C");
+               CREATE INDEX i_coll_same ON zoo."T a" (f COLLATE "C");
+               CREATE INDEX i_ops ON zoo."T a" ("Col A" text_pattern_ops);
+               CREATE INDEX i_varchar ON zoo."T a" (b);
+               CREATE INDEX i_domain ON zoo."T a" (c);
+               CREATE INDEX i_arr ON zoo."T a" (d);
+               CREATE INDEX i_part ON zoo."T a" (id) WHERE id > 5;
+               CREATE INDEX i_ff ON zoo."T a" (id) WITH (fillfactor = 50);
+               CREATE INDEX i_expr ON zoo."T a" (lower("Col A"));
+               CREATE INDEX i_gin ON zoo."T a" USING gin (d);
+               CREATE INDEX "select" ON zoo."T a" (g, id);
+               CREATE UNLOGGED TABLE zoo.ul (id int PRIMARY KEY, v text);
+               CREATE TABLE zoo.pt (id int, v int) PARTITION BY RANGE (id);
+               CREATE TABLE zoo.pt1 PARTITION OF zoo.pt FOR VALUES FROM (0) TO (10);
+               CREATE INDEX pt_v ON zoo.pt (v);
+               INSERT INTO zoo.pt VALUES (1, 1);
+               CREATE MATERIALIZED VIEW zoo.mv AS SELECT 1 AS x;
+               CREATE INDEX mv_x ON zoo.mv (x);"#,
+        )
+        .unwrap();
+    let schema = get_ok(&agent, "/maintenance/world/schema/zoo");
+    let indexes = schema["indexes"].as_array().unwrap();
+    assert_eq!(indexes.len(), 19, "{schema}");
+    let expected_def = |client: &mut Client, name: &str| -> String {
+        client
+            .query_one(
+                "SELECT pg_get_indexdef(c.oid) FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = 'zoo' AND c.relname = $1",
+                &[&name],
+            )
+            .unwrap()
+            .get(0)
+    };
+    for index in indexes {
+        let name = index["name"].as_str().unwrap();
+        assert_eq!(index["def"], expected_def(&mut client, name), "{name}");
+    }
+    let table = get_ok(&agent, "/maintenance/world/schema/zoo/table/T%20a");
+    for index in table["indexes"].as_array().unwrap() {
+        let name = index["name"].as_str().unwrap();
+        assert_eq!(index["def"], expected_def(&mut client, name), "{name}");
+    }
+    // Unlogged (an init fork), partitioned (no storage), materialized view:
+    // each measured as pg_total_relation_size says.
+    for name in ["T a", "ul", "pt", "pt1", "mv"] {
+        let entry = find(&schema["tables"], "name", name);
+        let sizes = table_sizes(&mut client, "zoo", name);
+        for key in ["total_bytes", "table_bytes", "index_bytes", "toast_bytes"] {
+            assert_eq!(entry[key], sizes[key], "{name} {key}");
+        }
+    }
+    let ul_pkey = find(&schema["indexes"], "name", "ul_pkey");
+    assert_eq!(
+        int(&ul_pkey["total_bytes"]),
+        sql_i64(
+            &mut client,
+            "SELECT pg_total_relation_size('zoo.ul_pkey')",
+            &[]
+        )
+    );
+    let zoo = find(
+        &get_ok(&agent, "/maintenance/world")["schemas"],
+        "name",
+        "zoo",
+    )
+    .clone();
+    assert_sums(&zoo, &schema_sums(&mut client, Some("zoo")));
+    assert_eq!(
+        zoo["total_bytes"],
+        schema_sums(&mut client, Some("zoo"))["total_bytes"]
+    );
+}

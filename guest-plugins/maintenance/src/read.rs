@@ -14,71 +14,58 @@
 mod read_sql;
 
 use crate::catalog;
-use dbagent_sdk::pg::{self, Row};
+use dbagent_sdk::pg;
 use dbagent_sdk::{Error, Params, Request, Response};
-use read_sql::{Kind, Scope};
-use serde_json::{Map, Value, json};
+use read_sql::Access;
 
 /// `GET /maintenance`: every database that accepts connections (templates
-/// excepted) with its sums, and the instance's total.
+/// excepted) with its sums, and the instance's total: the sizes of those
+/// entries and of the databases that do not accept connections.
 pub fn instance(_: &Request, _: &Params) -> Result<Response, Error> {
     let listed = pg::query(None, read_sql::DATABASES, &[])?;
     let mut databases = Vec::new();
+    let mut total: i64 = 0;
     for row in listed.iter() {
         if !row.get::<bool>("datallowconn")? {
+            // Not listed, but counted.
+            total = total.saturating_add(row.get("bytes")?);
             continue;
         }
         let datname: String = row.get("datname")?;
-        let schemas = match query(Some(&datname), &read_sql::schemas(), &[]) {
-            Ok(rows) => rows,
+        let entry = access(&datname).and_then(|access| {
+            query(
+                Some(&datname),
+                &read_sql::database_entry(access),
+                &[datname.as_str().into()],
+            )
+        });
+        match entry {
+            Ok(rows) => {
+                if let Some(row) = rows.first() {
+                    total = total.saturating_add(row.get("bytes")?);
+                }
+                databases.push(body(rows)?);
+            }
             // Dropped, or closed to connections, since it was listed.
             Err(e) if vanished(&e) => continue,
             Err(e) => return Err(e),
-        };
-        let mut entry = Map::new();
-        entry.insert("datname".into(), json!(datname));
-        if let Some(total) = total_row(&schemas)? {
-            entry.extend(object(&total, read_sql::DATABASE_FIELDS)?);
         }
-        entry.insert("total_bytes".into(), json!(row.get::<i64>("total_bytes")?));
-        entry.insert("total_size".into(), json!(row.get::<String>("total_size")?));
-        databases.push(Value::Object(sorted(entry)));
     }
-    let totals = match listed.first() {
-        Some(_) => listed,
-        None => pg::query(None, read_sql::NO_DATABASE, &[])?,
-    };
-    let totals = totals
-        .first()
-        .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?;
-    Ok(Response::ok(&json!({
-        "databases": databases,
-        "instance": {
-            "total_bytes": totals.get::<i64>("instance_bytes")?,
-            "total_size": totals.get::<String>("instance_size")?,
-        },
-    })))
+    let instance = body(pg::query(None, read_sql::INSTANCE, &[total.into()])?)?;
+    let mut answer = String::from("{\"databases\": [");
+    answer.push_str(&databases.join(", "));
+    answer.push_str("], \"instance\": ");
+    answer.push_str(&instance);
+    answer.push('}');
+    Ok(json_response(answer))
 }
 
 /// `GET /maintenance/<db>`: its schemas with their sums, and its size.
 pub fn database(_: &Request, params: &Params) -> Result<Response, Error> {
     let db = params.get("db");
     catalog::database(db)?;
-    let rows = query(Some(db), &read_sql::schemas(), &[])?;
-    let mut schemas = Vec::new();
-    for row in rows.iter() {
-        if !row.get::<bool>("is_total")? {
-            schemas.push(Value::Object(object(&row, read_sql::SCHEMA_FIELDS)?));
-        }
-    }
-    let any = rows
-        .first()
-        .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?;
-    Ok(Response::ok(&json!({
-        "schemas": schemas,
-        "total_bytes": any.get::<i64>("database_bytes")?,
-        "total_size": any.get::<String>("database_size")?,
-    })))
+    let rows = query(Some(db), &read_sql::database(access(db)?), &[])?;
+    Ok(json_response(body(rows)?))
 }
 
 /// `GET /maintenance/<db>/schema/<schema>`: its tables and indexes, and
@@ -86,29 +73,8 @@ pub fn database(_: &Request, params: &Params) -> Result<Response, Error> {
 pub fn schema(_: &Request, params: &Params) -> Result<Response, Error> {
     let (db, schema) = (params.get("db"), params.get("schema"));
     catalog::schema(db, schema)?;
-    let tables = objects(
-        &query(Some(db), &read_sql::tables(), &[schema.into()])?,
-        read_sql::TABLE_FIELDS,
-    )?;
-    let indexes = objects(
-        &query(
-            Some(db),
-            &read_sql::indexes(Scope::Schema),
-            &[schema.into()],
-        )?,
-        read_sql::INDEX_FIELDS,
-    )?;
-    let size = query(Some(db), &read_sql::schema_size(), &[schema.into()])?;
-    let size = size
-        .first()
-        .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?;
-    let mut answer = Map::new();
-    answer.insert("indexes".into(), Value::Array(indexes));
-    answer.insert("size".into(), json!(size.get::<String>("size")?));
-    answer.insert("tables".into(), Value::Array(tables));
-    answer.insert("total_bytes".into(), json!(size.get::<i64>("total_bytes")?));
-    add_unavailable(&mut answer, &size)?;
-    Ok(Response::ok(&Value::Object(sorted(answer))))
+    let rows = query(Some(db), &read_sql::schema(access(db)?), &[schema.into()])?;
+    Ok(json_response(body(rows)?))
 }
 
 /// `GET /maintenance/<db>/schema/<schema>/table/<table>`: its figures,
@@ -116,21 +82,32 @@ pub fn schema(_: &Request, params: &Params) -> Result<Response, Error> {
 pub fn table(_: &Request, params: &Params) -> Result<Response, Error> {
     let (db, schema, table) = (params.get("db"), params.get("schema"), params.get("table"));
     catalog::table(db, schema, table)?;
-    let names = [schema.into(), table.into()];
-    let rows = query(Some(db), &read_sql::table(), &names)?;
-    let Some(row) = rows.first() else {
+    let rows = query(
+        Some(db),
+        &read_sql::table(access(db)?),
+        &[schema.into(), table.into()],
+    )?;
+    if rows.is_empty() {
         // Dropped since it was checked.
         return Err(Error::not_found(format!(
             "table \"{table}\" not found in schema \"{schema}\" of database \"{db}\""
         )));
-    };
-    let mut answer = object(&row, read_sql::TABLE_DETAIL_FIELDS)?;
-    let indexes = objects(
-        &query(Some(db), &read_sql::indexes(Scope::Table), &names)?,
-        read_sql::INDEX_FIELDS,
-    )?;
-    answer.insert("indexes".into(), Value::Array(indexes));
-    Ok(Response::ok(&Value::Object(sorted(answer))))
+    }
+    Ok(json_response(body(rows)?))
+}
+
+/// What the role may read in `database`, which decides how the figures
+/// are read (statistics, sizes; the same figures either way).
+fn access(database: &str) -> Result<Access, Error> {
+    let rows = pg::query(Some(database), read_sql::ACCESS, &[])?;
+    let row = rows
+        .first()
+        .ok_or_else(|| Error::internal("no answer from PostgreSQL"))?;
+    Ok(Access::new(
+        row.get("statistic")?,
+        row.get("files")?,
+        row.get("version")?,
+    ))
 }
 
 /// Runs a query of the read side. Relations locked when it starts are left
@@ -155,12 +132,28 @@ fn query(database: Option<&str>, sql: &str, params: &[pg::Value]) -> Result<pg::
     }
 }
 
-/// Adds `unavailable` (why some figures are missing) when the row has one.
-fn add_unavailable(out: &mut Map<String, Value>, row: &Row<'_>) -> Result<(), Error> {
-    if let Some(why) = row.get::<Option<String>>("unavailable")? {
-        out.insert("unavailable".into(), json!(why));
+/// The JSON document a query built: the one value of its one row (column
+/// `body`), taken out of the result without a copy.
+fn body(rows: pg::Rows) -> Result<String, Error> {
+    let value = rows
+        .rows
+        .into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next());
+    match value {
+        Some(pg::Value::Json(text) | pg::Value::Text(text)) => Ok(text),
+        Some(_) => Err(Error::internal("the answer is not a JSON document")),
+        None => Err(Error::internal("no answer from PostgreSQL")),
     }
-    Ok(())
+}
+
+/// A 200 whose body is a JSON document PostgreSQL wrote.
+fn json_response(document: String) -> Response {
+    Response {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: document.into_bytes(),
+    }
 }
 
 /// A database that went away between listing and querying it: gone
@@ -169,60 +162,9 @@ fn vanished(error: &Error) -> bool {
     matches!(error.sqlstate.as_deref(), Some("3D000" | "55000"))
 }
 
-/// The row of the sums, in the answer of [`read_sql::schemas`].
-fn total_row(rows: &pg::Rows) -> Result<Option<Row<'_>>, Error> {
-    for row in rows.iter() {
-        if row.get::<bool>("is_total")? {
-            return Ok(Some(row));
-        }
-    }
-    Ok(None)
-}
-
-/// The given fields of a row, each of its JSON type (or null).
-fn object(row: &Row<'_>, fields: &[(&str, Kind)]) -> Result<Map<String, Value>, Error> {
-    let mut out = Map::new();
-    for (name, kind) in fields {
-        let value = match kind {
-            Kind::Int => json!(row.get::<Option<i64>>(name)?),
-            Kind::Float => json!(row.get::<Option<f64>>(name)?),
-            Kind::Text => json!(row.get::<Option<String>>(name)?),
-            Kind::Bool => json!(row.get::<Option<bool>>(name)?),
-        };
-        out.insert((*name).to_string(), value);
-    }
-    if row.value("unavailable").is_ok() {
-        add_unavailable(&mut out, row)?;
-    }
-    Ok(sorted(out))
-}
-
-fn objects(rows: &pg::Rows, fields: &[(&str, Kind)]) -> Result<Vec<Value>, Error> {
-    rows.iter()
-        .map(|row| object(&row, fields).map(Value::Object))
-        .collect()
-}
-
-/// The object with its keys sorted, as the reference lists them.
-fn sorted(object: Map<String, Value>) -> Map<String, Value> {
-    let mut entries: Vec<(String, Value)> = object.into_iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.into_iter().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_sorted() {
-        let mut map = Map::new();
-        for key in ["total_size", "indexes", "analyze_count", "idx_scan"] {
-            map.insert(key.into(), Value::Null);
-        }
-        let keys: Vec<String> = sorted(map).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["analyze_count", "idx_scan", "indexes", "total_size"]);
-    }
 
     #[test]
     fn vanished_databases() {
@@ -234,5 +176,27 @@ mod tests {
         assert!(vanished(&with("55000")));
         assert!(!vanished(&with("42501")));
         assert!(!vanished(&Error::internal("x")));
+    }
+
+    #[test]
+    fn the_body_is_the_one_value() {
+        let rows = |values: Vec<pg::Value>| pg::Rows {
+            columns: vec!["body".into()],
+            rows: vec![values],
+        };
+        assert_eq!(
+            body(rows(vec![pg::Value::Json("{\"a\" : 1}".into())])).ok(),
+            Some("{\"a\" : 1}".to_string())
+        );
+        assert!(body(rows(vec![pg::Value::Int(1)])).is_err());
+        assert!(
+            body(pg::Rows {
+                columns: vec![],
+                rows: vec![]
+            })
+            .is_err()
+        );
+        let response = json_response("[]".into());
+        assert_eq!((response.status, response.body), (200, b"[]".to_vec()));
     }
 }
