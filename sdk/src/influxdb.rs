@@ -1,11 +1,9 @@
 //! InfluxQL on the InfluxDB 1.x server an action module's call is bound to
 //! (the `action-module` feature).
 
-pub use crate::bindings::dbagent::api::influxdb::{
-    InfluxError, Series, StatementResult, Value,
-};
-use crate::bindings::dbagent::api::influxdb as raw;
 use crate::Error;
+use crate::bindings::dbagent::api::influxdb as raw;
+pub use crate::bindings::dbagent::api::influxdb::{InfluxError, Series, StatementResult, Value};
 
 /// An InfluxDB error as the SDK's: unreachable (status 0) or a server
 /// failure 503/500; a refusal 403; a query InfluxDB rejects 400.

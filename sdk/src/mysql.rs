@@ -5,9 +5,9 @@
 //! let rows = mysql::query("SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", &["test".into()])?;
 //! ```
 
-pub use crate::bindings::dbagent::api::mysql::{MyError, RowSet, Value};
-use crate::bindings::dbagent::api::mysql as raw;
 use crate::Error;
+use crate::bindings::dbagent::api::mysql as raw;
+pub use crate::bindings::dbagent::api::mysql::{MyError, RowSet, Value};
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {

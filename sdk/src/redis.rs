@@ -6,9 +6,9 @@
 //! let reply = redis::command(None, &["CONFIG", "GET", "maxmemory"])?;
 //! ```
 
-pub use crate::bindings::dbagent::api::redis::{Node, RedisError};
-use crate::bindings::dbagent::api::redis as raw;
 use crate::Error;
+use crate::bindings::dbagent::api::redis as raw;
+pub use crate::bindings::dbagent::api::redis::{Node, RedisError};
 use serde_json::{Value, json};
 
 /// A reply as a tree.

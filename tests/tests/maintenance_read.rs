@@ -1178,7 +1178,7 @@ fn ten_thousand_tables_are_listed_within_a_fraction_of_the_memory_limit() {
     );
     let expected: Vec<String> = (1..=MANY_TABLES).map(|i| format!("big_{i:05}")).collect();
 
-    let schema = get_ok(&agent, "/maintenance/big/schema/public");
+    let schema = agent.get_ok("/maintenance/big/schema/public");
     assert_eq!(keys(&schema), ["indexes", "size", "tables", "total_bytes"]);
     let tables = names(&schema["tables"], "name");
     assert_eq!(tables, expected, "every table, by name");
@@ -1199,7 +1199,7 @@ fn ten_thousand_tables_are_listed_within_a_fraction_of_the_memory_limit() {
         .sum();
     assert_eq!(int(&schema["total_bytes"]), total);
 
-    let database = get_ok(&agent, "/maintenance/big");
+    let database = agent.get_ok("/maintenance/big");
     let public = find(&database["schemas"], "name", "public");
     assert_eq!(
         (int(&public["n_tables"]), int(&public["n_indexes"])),
@@ -1208,11 +1208,11 @@ fn ten_thousand_tables_are_listed_within_a_fraction_of_the_memory_limit() {
     );
     assert_eq!(int(&public["total_bytes"]), total);
 
-    let instance = get_ok(&agent, "/maintenance");
+    let instance = agent.get_ok("/maintenance");
     let big = find(&instance["databases"], "datname", "big");
     assert!(int(&big["n_tables"]) > MANY_TABLES as i64, "{big}");
 
-    let table = get_ok(&agent, "/maintenance/big/schema/public/table/big_04242");
+    let table = agent.get_ok("/maintenance/big/schema/public/table/big_04242");
     assert_eq!(table["name"], "big_04242");
     assert_eq!(names(&table["indexes"], "name"), ["big_04242_pkey"]);
 }
@@ -1254,11 +1254,11 @@ fn a_role_that_cannot_read_pg_statistic_gets_the_same_answers() {
         "/maintenance/world/schema/public/table/city".to_string(),
         format!("/maintenance/world/schema/{odd}/table/{}", enc(ODD_TABLE)),
     ] {
-        let expected = get_ok(&superuser, &path);
-        assert_eq!(get_ok(&monitor, &path), expected, "GET {path}");
+        let expected = superuser.get_ok(&path);
+        assert_eq!(monitor.get_ok(&path), expected, "GET {path}");
     }
-    let schemas = get_ok(&superuser, "/maintenance/world")["schemas"].clone();
-    let seen = get_ok(&monitor, "/maintenance/world")["schemas"].clone();
+    let schemas = superuser.get_ok("/maintenance/world")["schemas"].clone();
+    let seen = monitor.get_ok("/maintenance/world")["schemas"].clone();
     for name in ["public", ODD_SCHEMA, "empty_schema"] {
         assert_eq!(
             find(&seen, "name", name),
@@ -1269,8 +1269,8 @@ fn a_role_that_cannot_read_pg_statistic_gets_the_same_answers() {
     // pg_stats shows the statistics of an index's expressions to the
     // index's owner only: the expression index's bloat is not estimated,
     // all the rest is the same.
-    let expected = get_ok(&superuser, "/maintenance/world/schema/inventory");
-    let got = get_ok(&monitor, "/maintenance/world/schema/inventory");
+    let expected = superuser.get_ok("/maintenance/world/schema/inventory");
+    let got = monitor.get_ok("/maintenance/world/schema/inventory");
     let lower = find(&got["indexes"], "name", "item_lower_label");
     assert_eq!(lower["bloat_bytes"], Value::Null, "{lower}");
     for (list, key) in [("tables", "name"), ("indexes", "name")] {
@@ -1321,7 +1321,7 @@ fn index_definitions_are_pg_get_indexdef() {
                CREATE INDEX mv_x ON zoo.mv (x);"#,
         )
         .unwrap();
-    let schema = get_ok(&agent, "/maintenance/world/schema/zoo");
+    let schema = agent.get_ok("/maintenance/world/schema/zoo");
     let indexes = schema["indexes"].as_array().unwrap();
     assert_eq!(indexes.len(), 19, "{schema}");
     let expected_def = |client: &mut Client, name: &str| -> String {
@@ -1339,7 +1339,7 @@ fn index_definitions_are_pg_get_indexdef() {
         let name = index["name"].as_str().unwrap();
         assert_eq!(index["def"], expected_def(&mut client, name), "{name}");
     }
-    let table = get_ok(&agent, "/maintenance/world/schema/zoo/table/T%20a");
+    let table = agent.get_ok("/maintenance/world/schema/zoo/table/T%20a");
     for index in table["indexes"].as_array().unwrap() {
         let name = index["name"].as_str().unwrap();
         assert_eq!(index["def"], expected_def(&mut client, name), "{name}");
@@ -1363,7 +1363,7 @@ fn index_definitions_are_pg_get_indexdef() {
         )
     );
     let zoo = find(
-        &get_ok(&agent, "/maintenance/world")["schemas"],
+        &agent.get_ok("/maintenance/world")["schemas"],
         "name",
         "zoo",
     )

@@ -228,10 +228,22 @@ impl Service {
 fn target_of(db: &ManagedDatabase, engines: &Engines<'_>) -> Target {
     let id = db.resource_id.as_str();
     let found = match db.engine.as_str() {
-        "postgresql" => engines.postgres.target(id).map(|t| Target::Postgres(Arc::clone(t))),
-        mysql::NAME => engines.mysql.target(id).map(|t| Target::Mysql(Arc::clone(t))),
-        redis::NAME => engines.redis.target(id).map(|t| Target::Redis(Arc::clone(t))),
-        influxdb::NAME => engines.influxdb.target(id).map(|t| Target::Influxdb(Arc::clone(t))),
+        "postgresql" => engines
+            .postgres
+            .target(id)
+            .map(|t| Target::Postgres(Arc::clone(t))),
+        mysql::NAME => engines
+            .mysql
+            .target(id)
+            .map(|t| Target::Mysql(Arc::clone(t))),
+        redis::NAME => engines
+            .redis
+            .target(id)
+            .map(|t| Target::Redis(Arc::clone(t))),
+        influxdb::NAME => engines
+            .influxdb
+            .target(id)
+            .map(|t| Target::Influxdb(Arc::clone(t))),
         _ => None,
     };
     found.unwrap_or(Target::None)

@@ -69,16 +69,12 @@ impl Target {
         request: Request<Full<Bytes>>,
         deadline: Instant,
     ) -> Result<(StatusCode, hyper::HeaderMap, Bytes), InfluxError> {
-        let unreachable = |message: String| InfluxError {
-            status: 0,
-            message,
-        };
+        let unreachable = |message: String| InfluxError { status: 0, message };
         let answer = tokio::time::timeout_at(deadline.into(), async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| unreachable(format!("cannot reach InfluxDB at {}: {e}", self.base)))?;
+            let response =
+                self.client.request(request).await.map_err(|e| {
+                    unreachable(format!("cannot reach InfluxDB at {}: {e}", self.base))
+                })?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, MAX_ANSWER_BYTES)
                 .collect()
@@ -95,7 +91,12 @@ impl Target {
         })
     }
 
-    fn request(&self, method: Method, path: &str, body: String) -> Result<Request<Full<Bytes>>, InfluxError> {
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: String,
+    ) -> Result<Request<Full<Bytes>>, InfluxError> {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -153,7 +154,10 @@ impl Target {
                 .map(|(name, value)| (name.clone(), json_of(value)))
                 .collect();
             form.push('&');
-            form.push_str(&form_urlencoded(&[("params", &Json::Object(bound).to_string())]));
+            form.push_str(&form_urlencoded(&[(
+                "params",
+                &Json::Object(bound).to_string(),
+            )]));
         }
         let request = self.request(Method::POST, "/query", form)?;
         let (status, _, body) = self.send(request, deadline).await?;
@@ -229,13 +233,19 @@ fn statement_result(result: &Json) -> StatementResult {
                         .as_object()
                         .map(|tags| {
                             tags.iter()
-                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                                .map(|(k, v)| {
+                                    (k.clone(), v.as_str().unwrap_or_default().to_string())
+                                })
                                 .collect()
                         })
                         .unwrap_or_default(),
                     columns: s["columns"]
                         .as_array()
-                        .map(|c| c.iter().map(|c| c.as_str().unwrap_or_default().to_string()).collect())
+                        .map(|c| {
+                            c.iter()
+                                .map(|c| c.as_str().unwrap_or_default().to_string())
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     values: s["values"]
                         .as_array()

@@ -79,13 +79,11 @@ impl Target {
     /// The server's version, for the database's status.
     pub async fn version(&self, deadline: Instant) -> Result<String, MyError> {
         let mut conn = self.connection(deadline).await?;
-        let version: Option<String> = tokio::time::timeout_at(
-            deadline.into(),
-            conn.query_first("SELECT VERSION()"),
-        )
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| my_error(&e, &self.address))?;
+        let version: Option<String> =
+            tokio::time::timeout_at(deadline.into(), conn.query_first("SELECT VERSION()"))
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| my_error(&e, &self.address))?;
         Ok(version.unwrap_or_default())
     }
 }
@@ -210,8 +208,12 @@ fn cell(value: mysql_async::Value) -> Value {
             Ok(text) => Value::Text(text),
             Err(e) => Value::Bytes(e.into_bytes()),
         },
-        date @ mysql_async::Value::Date(..) => Value::Text(date.as_sql(true).trim_matches('\'').to_string()),
-        time @ mysql_async::Value::Time(..) => Value::Text(time.as_sql(true).trim_matches('\'').to_string()),
+        date @ mysql_async::Value::Date(..) => {
+            Value::Text(date.as_sql(true).trim_matches('\'').to_string())
+        }
+        time @ mysql_async::Value::Time(..) => {
+            Value::Text(time.as_sql(true).trim_matches('\'').to_string())
+        }
     }
 }
 

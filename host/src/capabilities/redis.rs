@@ -84,13 +84,16 @@ impl Target {
             return Ok(connection.clone());
         }
         let client = self.client(db)?;
-        let connection = tokio::time::timeout_at(
-            deadline.into(),
-            client.get_multiplexed_async_connection(),
-        )
-        .await
-        .map_err(|_| unreachable_error(&format!("no connection to {}:{} in time", self.host, self.port)))?
-        .map_err(|e| error(&e))?;
+        let connection =
+            tokio::time::timeout_at(deadline.into(), client.get_multiplexed_async_connection())
+                .await
+                .map_err(|_| {
+                    unreachable_error(&format!(
+                        "no connection to {}:{} in time",
+                        self.host, self.port
+                    ))
+                })?
+                .map_err(|e| error(&e))?;
         connections.insert(db, connection.clone());
         Ok(connection)
     }
@@ -146,7 +149,9 @@ impl Target {
             }
             Err(_) => {
                 self.forget(db).await;
-                Err(unreachable_error("the command did not finish within the call's deadline"))
+                Err(unreachable_error(
+                    "the command did not finish within the call's deadline",
+                ))
             }
         }
     }
@@ -210,7 +215,9 @@ fn flatten(value: redis::Value, out: &mut Vec<Node>) {
             }
         }
         V::Map(pairs) => {
-            out.push(Node::Array(u32::try_from(pairs.len() * 2).unwrap_or(u32::MAX)));
+            out.push(Node::Array(
+                u32::try_from(pairs.len() * 2).unwrap_or(u32::MAX),
+            ));
             for (key, value) in pairs {
                 flatten(key, out);
                 flatten(value, out);
@@ -274,7 +281,11 @@ pub fn add_to_linker<T: Send + 'static>(
 }
 
 impl Host for State {
-    async fn command(&mut self, db: Option<u32>, args: Vec<String>) -> Result<Vec<Node>, RedisError> {
+    async fn command(
+        &mut self,
+        db: Option<u32>,
+        args: Vec<String>,
+    ) -> Result<Vec<Node>, RedisError> {
         let Some(target) = self.target.clone() else {
             return Err(RedisError {
                 code: "ERR".into(),

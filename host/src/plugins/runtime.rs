@@ -234,14 +234,19 @@ impl Runtime {
                 plugin.name
             )));
         };
-        self.run(plugin, run, &Binding::postgres(&plugin.target), move |instance, store| {
-            Box::pin(async move {
-                handler
-                    .load(&mut *store, instance)?
-                    .call_handle(store, &request)
-                    .await
-            })
-        })
+        self.run(
+            plugin,
+            run,
+            &Binding::postgres(&plugin.target),
+            move |instance, store| {
+                Box::pin(async move {
+                    handler
+                        .load(&mut *store, instance)?
+                        .call_handle(store, &request)
+                        .await
+                })
+            },
+        )
         .await
     }
 
@@ -255,14 +260,19 @@ impl Runtime {
             user: None,
             job: None,
         };
-        self.run(plugin, run, &Binding::postgres(&plugin.target), move |instance, store| {
-            Box::pin(async move {
-                lifecycle
-                    .load(&mut *store, instance)?
-                    .call_init(store)
-                    .await
-            })
-        })
+        self.run(
+            plugin,
+            run,
+            &Binding::postgres(&plugin.target),
+            move |instance, store| {
+                Box::pin(async move {
+                    lifecycle
+                        .load(&mut *store, instance)?
+                        .call_init(store)
+                        .await
+                })
+            },
+        )
         .await
     }
 
@@ -283,14 +293,19 @@ impl Runtime {
             user: None,
             job: Some(job.id.clone()),
         };
-        self.run(plugin, run, &Binding::postgres(&plugin.target), move |instance, store| {
-            Box::pin(async move {
-                lifecycle
-                    .load(&mut *store, instance)?
-                    .call_run_job(store, &job)
-                    .await
-            })
-        })
+        self.run(
+            plugin,
+            run,
+            &Binding::postgres(&plugin.target),
+            move |instance, store| {
+                Box::pin(async move {
+                    lifecycle
+                        .load(&mut *store, instance)?
+                        .call_run_job(store, &job)
+                        .await
+                })
+            },
+        )
         .await
     }
 
@@ -304,14 +319,19 @@ impl Runtime {
             user: None,
             job: None,
         };
-        self.run(module, run, &Binding::postgres(&module.target), move |instance, store| {
-            Box::pin(async move {
-                action
-                    .load(&mut *store, instance)?
-                    .call_describe(store)
-                    .await
-            })
-        })
+        self.run(
+            module,
+            run,
+            &Binding::postgres(&module.target),
+            move |instance, store| {
+                Box::pin(async move {
+                    action
+                        .load(&mut *store, instance)?
+                        .call_describe(store)
+                        .await
+                })
+            },
+        )
         .await
     }
 

@@ -2,10 +2,10 @@
 //! each capability's state for this call. Lives for one call.
 
 use crate::capabilities::call::Call;
+use crate::capabilities::databases::Target;
 use crate::capabilities::notifications::Notifier;
 use crate::capabilities::postgres::pool::PgPool;
 use crate::capabilities::system::sampler::Sampler;
-use crate::capabilities::databases::Target;
 use crate::capabilities::{
     control, databases, influxdb, kv, log, mysql, notifications, operations, postgres, redis,
     settings, system,
