@@ -11,11 +11,15 @@
 //! collection code as the periodic job, so the count does not take 1,000
 //! scheduler intervals).
 //!
+//! Then each engine's action latency against the same call made directly
+//! (see [`engines`]).
+//!
 //! Then the concurrency benchmark (see [`load`]): wrk at 16 and 64
 //! connections over HTTP and HTTPS, and the pgbench floor.
 //!
 //! Run with `bench/run` (release build, throwaway cluster).
 
+mod engines;
 mod load;
 
 use dbagent_tests::{Agent, AgentOptions, PgCluster, TOKEN};
@@ -37,6 +41,8 @@ struct Connection {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     authority: String,
+    /// The `Authorization` header line sent with each request, if any.
+    authorization: String,
 }
 
 impl Connection {
@@ -47,14 +53,24 @@ impl Connection {
             reader: BufReader::new(stream.try_clone().expect("clone stream")),
             writer: stream,
             authority: authority.to_string(),
+            authorization: format!("Authorization: Bearer {TOKEN}\r\n"),
+        }
+    }
+
+    /// A connection that sends no credentials (to a server other than the
+    /// agent).
+    fn open_anonymous(authority: &str) -> Connection {
+        Connection {
+            authorization: String::new(),
+            ..Connection::open(authority)
         }
     }
 
     /// Sends one GET and reads the whole response; returns the status.
     fn get(&mut self, path: &str) -> u16 {
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
-            self.authority
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{}\r\n",
+            self.authority, self.authorization
         );
         self.exchange(&request)
     }
@@ -62,8 +78,9 @@ impl Connection {
     /// Sends one POST of a JSON `body` and reads the whole response.
     fn post(&mut self, path: &str, body: &str) -> u16 {
         let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.authority,
+            self.authorization,
             body.len()
         );
         self.exchange(&request)
@@ -163,6 +180,17 @@ fn measure_pair(
     )
 }
 
+fn print_stats(s: &Stats) {
+    println!(
+        "{:<30} {:>9} {:>12.0} {:>10.1} {:>10.1}",
+        s.name,
+        s.count,
+        s.count as f64 / s.elapsed.as_secs_f64(),
+        micros(s.p50),
+        micros(s.p99)
+    );
+}
+
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -238,18 +266,11 @@ fn main() {
     ];
 
     println!(
-        "{:<26} {:>9} {:>12} {:>10} {:>10}",
+        "{:<30} {:>9} {:>12} {:>10} {:>10}",
         "route", "requests", "requests/s", "p50 µs", "p99 µs"
     );
     for s in &results {
-        println!(
-            "{:<26} {:>9} {:>12.0} {:>10.1} {:>10.1}",
-            s.name,
-            s.count,
-            s.count as f64 / s.elapsed.as_secs_f64(),
-            micros(s.p50),
-            micros(s.p99)
-        );
+        print_stats(s);
     }
     let (native, plugin) = (&results[0], &results[1]);
     let added = micros(plugin.p50) - micros(native.p50);
@@ -271,6 +292,7 @@ fn main() {
 
     collector_cost(&agent, &authority);
     action_overhead(&cluster, &authority, count / 5);
+    engines::run(count / 5);
 
     load::run(&cluster, &agent, Some(&https_base), seconds);
 }
@@ -348,14 +370,7 @@ fn action_overhead(cluster: &PgCluster, authority: &str, count: usize) {
     let action = Stats::of("action list-extensions", via_action, a_total);
     let query = Stats::of("direct query (prepared)", via_query, q_total);
     for s in [&action, &query] {
-        println!(
-            "{:<26} {:>9} {:>12.0} {:>10.1} {:>10.1}",
-            s.name,
-            s.count,
-            s.count as f64 / s.elapsed.as_secs_f64(),
-            micros(s.p50),
-            micros(s.p99)
-        );
+        print_stats(s);
     }
     println!(
         "action overhead over the direct query: +{:.1} µs at p50",

@@ -20,7 +20,7 @@ impl From<InfluxError> for Error {
     }
 }
 
-/// Runs `q` on `database` (when given); a statement InfluxDB refuses
+/// Runs `q` on `database` (the configured one when none); a statement InfluxDB refuses
 /// (it says so inside a 200 answer) is a 400 with its message.
 pub fn query(database: Option<&str>, q: &str) -> Result<Vec<Series>, Error> {
     let results = raw::query(database, q, &[])?;
@@ -37,6 +37,12 @@ pub fn query(database: Option<&str>, q: &str) -> Result<Vec<Series>, Error> {
 /// The server's version.
 pub fn ping() -> Result<String, Error> {
     Ok(raw::ping()?)
+}
+
+/// The configured `dbname` of the database the call is bound to: the one
+/// `query(None, …)` runs on.
+pub fn configured_database() -> Option<String> {
+    raw::database()
 }
 
 /// `name` as an InfluxQL identifier: in double quotes, `\\` and `"` escaped.

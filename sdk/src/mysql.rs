@@ -77,12 +77,20 @@ impl Rows {
     }
 }
 
-pub fn query(sql: &str, params: &[Value]) -> Result<Rows, Error> {
-    Ok(Rows(raw::query(sql, params)?))
+/// An error of the server keeps its code (`e.code`, e.g. 1007) for the
+/// module to act on; `?` turns it into the SDK's or an action's error.
+impl From<MyError> for crate::action::ActionError {
+    fn from(e: MyError) -> Self {
+        Error::from(e).into()
+    }
 }
 
-pub fn execute(sql: &str, params: &[Value]) -> Result<u64, Error> {
-    Ok(raw::execute(sql, params)?)
+pub fn query(sql: &str, params: &[Value]) -> Result<Rows, MyError> {
+    raw::query(sql, params).map(Rows)
+}
+
+pub fn execute(sql: &str, params: &[Value]) -> Result<u64, MyError> {
+    raw::execute(sql, params)
 }
 
 /// `name` as a MySQL identifier: in backquotes, a backquote doubled.

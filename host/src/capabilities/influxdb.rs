@@ -29,6 +29,8 @@ const MAX_QUERY_BYTES: usize = 1024 * 1024;
 /// One InfluxDB server the agent reaches.
 pub struct Target {
     base: String,
+    /// The configured `dbname`: the database of a query that names none.
+    database: Option<String>,
     authorization: Option<String>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
@@ -40,7 +42,7 @@ impl Target {
             port,
             user,
             password,
-            ..
+            dbname,
         } = &db.connection
         else {
             return None;
@@ -59,6 +61,7 @@ impl Target {
         });
         Some(Target {
             base,
+            database: dbname.clone(),
             authorization,
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
         })
@@ -144,7 +147,7 @@ impl Target {
             });
         }
         let mut form = form_urlencoded(&[("q", q)]);
-        if let Some(db) = database {
+        if let Some(db) = database.or(self.database.as_deref()) {
             form.push('&');
             form.push_str(&form_urlencoded(&[("db", db)]));
         }
@@ -332,5 +335,9 @@ impl Host for State {
 
     async fn ping(&mut self) -> Result<String, InfluxError> {
         self.target()?.ping(self.deadline).await
+    }
+
+    async fn database(&mut self) -> Option<String> {
+        self.target.as_ref().and_then(|t| t.database.clone())
     }
 }

@@ -48,7 +48,11 @@ impl Target {
             .pool_opts(
                 mysql_async::PoolOpts::default()
                     .with_constraints(mysql_async::PoolConstraints::new(0, POOL_MAX)?)
-                    .with_inactive_connection_ttl(Duration::from_secs(300)),
+                    .with_inactive_connection_ttl(Duration::from_secs(300))
+                    // What one call sets on its session (`SET SESSION
+                    // sql_mode`, variables, temporary tables) is gone
+                    // before another call gets the connection.
+                    .with_reset_connection(true),
             )
             .conn_ttl(Some(Duration::from_secs(300)));
         let address = if host.starts_with('/') {

@@ -22,6 +22,61 @@ const MAX_ARGS: usize = 1024;
 const MAX_ARG_BYTES: usize = 1024 * 1024;
 /// Highest database index (Redis' default `databases` is 16).
 const MAX_DB: u32 = 255;
+/// Most values of one reply handed to a plugin.
+const MAX_REPLY_NODES: usize = 1_000_000;
+
+/// Commands that would change or hold the shared connection of a database
+/// index (its selected database, a transaction, a subscription, its
+/// protocol or identity), or block it for every other caller.
+const CONNECTION_COMMANDS: [&str; 24] = [
+    "SELECT",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "WATCH",
+    "UNWATCH",
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "MONITOR",
+    "QUIT",
+    "RESET",
+    "HELLO",
+    "AUTH",
+    "SYNC",
+    "PSYNC",
+    "BLPOP",
+    "BRPOP",
+    "BLMOVE",
+    "BZPOPMIN",
+    "WAIT",
+];
+
+/// Whether `args` is a command the host keeps off its shared connections.
+fn changes_the_connection(args: &[String]) -> bool {
+    let Some(name) = args.first() else {
+        return false;
+    };
+    let name = name.to_ascii_uppercase();
+    if CONNECTION_COMMANDS.contains(&name.as_str())
+        || (name.starts_with('B') && name.contains("POP"))
+    {
+        return true;
+    }
+    if (name == "XREAD" || name == "XREADGROUP")
+        && args.iter().any(|a| a.eq_ignore_ascii_case("BLOCK"))
+    {
+        return true;
+    }
+    // CLIENT REPLY OFF would leave the connection waiting for replies.
+    name == "CLIENT"
+        && args.get(1).is_some_and(|sub| {
+            sub.eq_ignore_ascii_case("REPLY") || sub.eq_ignore_ascii_case("TRACKING")
+        })
+}
 
 /// One Redis server the agent reaches.
 pub struct Target {
@@ -127,6 +182,14 @@ impl Target {
             return Err(RedisError {
                 code: "ERR".into(),
                 message: "too many or too large arguments".into(),
+            });
+        }
+        if changes_the_connection(args) {
+            return Err(RedisError {
+                code: "NOPERM".into(),
+                message: format!(
+                    "{name} would change or block the agent's shared connection; the host runs one plain command per call"
+                ),
             });
         }
         let mut connection = self.connection(db, deadline).await?;
@@ -295,6 +358,14 @@ impl Host for State {
         let value = target.command(db, &args, self.deadline).await?;
         let mut nodes = Vec::new();
         flatten(value, &mut nodes);
+        if nodes.len() > MAX_REPLY_NODES {
+            return Err(RedisError {
+                code: "ERR".into(),
+                message: format!(
+                    "the reply holds more than {MAX_REPLY_NODES} values: ask for less (SCAN, COUNT)"
+                ),
+            });
+        }
         Ok(nodes)
     }
 }
@@ -302,6 +373,25 @@ impl Host for State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_that_hold_the_shared_connection_are_kept_off() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        for refused in [
+            &["select", "2"][..],
+            &["MULTI"],
+            &["subscribe", "x"],
+            &["BLPOP", "k", "0"],
+            &["bzpopmax", "k", "0"],
+            &["CLIENT", "reply", "OFF"],
+            &["XREAD", "block", "0", "STREAMS", "s", "$"],
+        ] {
+            assert!(changes_the_connection(&args(refused)), "{refused:?}");
+        }
+        for allowed in [&["GET", "k"][..], &["CLIENT", "LIST"], &["INFO"]] {
+            assert!(!changes_the_connection(&args(allowed)), "{allowed:?}");
+        }
+    }
 
     #[test]
     fn nested_replies_flatten_in_prefix_order() {
@@ -316,17 +406,16 @@ mod tests {
         ]);
         let mut nodes = Vec::new();
         flatten(reply, &mut nodes);
-        assert_eq!(
-            nodes,
-            [
-                Node::Array(4),
-                Node::Int(1),
-                Node::Array(2),
-                Node::Text("a".into()),
-                Node::Bytes(vec![0xff]),
-                Node::Nil,
-                Node::Status("OK".into()),
-            ]
-        );
+        // The generated `Node` has no PartialEq; its Debug form is exact.
+        let expected = [
+            Node::Array(4),
+            Node::Int(1),
+            Node::Array(2),
+            Node::Text("a".into()),
+            Node::Bytes(vec![0xff]),
+            Node::Nil,
+            Node::Status("OK".into()),
+        ];
+        assert_eq!(format!("{nodes:?}"), format!("{expected:?}"));
     }
 }

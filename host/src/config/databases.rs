@@ -199,12 +199,19 @@ fn one(
             })?),
             (None, None) => None,
         };
+        let dbname = raw.dbname.filter(|d| !d.is_empty());
+        if engine == "redis"
+            && let Some(index) = &dbname
+            && index.parse::<u32>().is_err()
+        {
+            bail!("dbname {index:?} must be a Redis database index (0, 1, ...)");
+        }
         Connection::Server {
             host,
             port,
             user: raw.user.filter(|u| !u.is_empty()),
             password,
-            dbname: raw.dbname.filter(|d| !d.is_empty()),
+            dbname,
         }
     };
     let instances = raw
@@ -302,6 +309,10 @@ mod tests {
             (
                 "[x]\nengine = \"redis\"\nhost = \"h\"\ninstances = [{ hostname = \"h\", port = 1, type = \"primary\" }]\n",
                 "db-node",
+            ),
+            (
+                "[x]\nengine = \"redis\"\nhost = \"h\"\ndbname = \"cache\"\n",
+                "Redis database index",
             ),
             (
                 "[x]\nengine = \"redis\"\nhost = \"h\"\npassword_env = \"DBAGENT_SURELY_UNSET_VAR\"\n",
