@@ -106,7 +106,7 @@ pub fn pgbench_activity(cluster: &PgCluster, clients: usize, seconds: u64) -> Ru
     command
         .args(["-n", "-M", "prepared", "-j", "2"])
         .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])
-        .args(["-P", "0", "-r"])
+        .arg("-r")
         .arg("-f")
         .arg(&script)
         .arg("-h")

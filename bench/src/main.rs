@@ -98,21 +98,41 @@ impl Connection {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let mut length = 0usize;
+        let mut chunked = false;
         loop {
             line.clear();
             self.reader.read_line(&mut line).expect("header line");
             if line == "\r\n" || line.is_empty() {
                 break;
             }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.trim().eq_ignore_ascii_case("chunked");
+                }
             }
         }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).expect("body");
-        status
+        if !chunked {
+            let mut body = vec![0; length];
+            self.reader.read_exact(&mut body).expect("body");
+            return status;
+        }
+        // Chunks (InfluxDB streams its answers): size line, data, CRLF,
+        // until a zero-size chunk and the trailer's empty line.
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("chunk size");
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                .expect("a chunk size");
+            if size == 0 {
+                line.clear();
+                self.reader.read_line(&mut line).expect("the trailer's end");
+                return status;
+            }
+            let mut chunk = vec![0; size + 2];
+            self.reader.read_exact(&mut chunk).expect("chunk");
+        }
     }
 }
 
@@ -226,6 +246,19 @@ fn main() {
     let https_base = https_agent.url("").replace("http://", "https://");
     // Idle client backends give /activity rows to list and sample.
     let _clients: Vec<_> = (0..10).map(|_| cluster.connect("postgres")).collect();
+    // `/dashboard` serves the collector's last set once there is one, and
+    // collects live before: measure the stored set.
+    dbagent_tests::wait_for(
+        "the dashboard collector's first set",
+        Duration::from_secs(30),
+        || {
+            let history = agent.get_ok("/dashboard/history");
+            history
+                .as_array()
+                .is_some_and(|h| !h.is_empty())
+                .then_some(())
+        },
+    );
     let url = agent.url("/");
     let authority = url
         .trim_start_matches("http://")

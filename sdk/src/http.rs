@@ -75,6 +75,16 @@ impl Request {
         }
     }
 
+    /// The body as an HTML form (`application/x-www-form-urlencoded`, what
+    /// `curl -d 'a=1&b=2'` sends): its `(name, value)` pairs, decoded; a
+    /// body that is not UTF-8 or holds a malformed escape is a 400.
+    pub fn form(&self) -> Result<Vec<(String, String)>, Error> {
+        let text = std::str::from_utf8(&self.body)
+            .map_err(|_| Error::bad_request("the form body is not UTF-8"))?;
+        query_pairs(text.trim())
+            .map_err(|name| Error::bad_request(format!("form field '{name}' is malformed")))
+    }
+
     /// The body parsed as JSON; an empty or invalid body is a 400
     /// `{"error": "Invalid json format"}`, temBoard's wording.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {

@@ -61,6 +61,8 @@ pub mod bindings {
 #[cfg(feature = "action-module")]
 pub mod action;
 #[cfg(not(feature = "action-module"))]
+pub mod barman;
+#[cfg(not(feature = "action-module"))]
 pub mod control;
 #[cfg(not(feature = "action-module"))]
 pub mod databases;

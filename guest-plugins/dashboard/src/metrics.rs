@@ -213,13 +213,15 @@ pub struct Instance {
 }
 
 // `data_directory` is only readable by superusers and members of
-// pg_read_all_settings; pg_settings hides it from others rather than
-// failing, and the set shows "" then.
+// pg_read_all_settings (current_setting fails for others: the set shows ""
+// then). Not through pg_settings, which builds every setting's row (about
+// 0.4 ms of each collection) to find one.
 const INSTANCE_SQL: &str = "SELECT current_setting('max_connections')::int8 AS max_connections,
         version() AS version,
         EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())::float8 AS uptime,
         current_setting('port') AS port,
-        (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data";
+        CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
+             THEN current_setting('data_directory') END AS data";
 
 pub fn instance() -> Result<Instance, Error> {
     instance_from(&pg::query(None, INSTANCE_SQL, &[])?)

@@ -6,6 +6,7 @@ pub mod info;
 pub mod reload;
 
 use crate::auth::{Auth, AuthSettings};
+use crate::capabilities::barman::jobs::Jobs;
 use crate::capabilities::control::Control;
 use crate::capabilities::databases::{self, ActionRunner};
 use crate::capabilities::notifications::Notifier;
@@ -74,6 +75,12 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
         notifier: Arc::clone(&notifier),
         store: store.clone(),
         control: Arc::new(Control::new(config.postgresql.control.clone())),
+        barman: Jobs::start(
+            config.backups.clone(),
+            store.clone(),
+            &config.server.data_dir,
+        )
+        .await,
     });
     let sources = loader::collect(&config)?;
     let max_memory = loader::max_memory_bytes(&config, &sources)?;

@@ -13,6 +13,7 @@
 //! `plugins::registry` lists them; adding a capability is one module here,
 //! one WIT interface and one line there.
 
+pub mod barman;
 pub mod call;
 pub mod control;
 pub mod databases;

@@ -3,6 +3,7 @@
 //! Every table denies unknown keys so that a typo is a start-up error naming
 //! the key, not a silently ignored setting.
 
+pub mod backups;
 pub mod databases;
 
 use anyhow::{Context, Result, bail};
@@ -27,6 +28,8 @@ pub struct Config {
     pub logging: Logging,
     /// `[databases.<resource_id>]`, in resource id order.
     pub databases: Vec<databases::ManagedDatabase>,
+    /// `[backups]`: Barman and the recovery targets of its servers.
+    pub backups: backups::Backups,
 }
 
 /// Where the agent's log goes and how much of it.
@@ -178,6 +181,8 @@ struct RawConfig {
     logging: RawLogging,
     #[serde(default)]
     databases: BTreeMap<String, databases::RawDatabase>,
+    #[serde(default)]
+    backups: backups::RawBackups,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -490,6 +495,7 @@ impl Config {
             notifications,
             logging,
             databases: databases::validate(raw.databases, file, &resolve)?,
+            backups: backups::validate(raw.backups, file, &resolve)?,
         })
     }
 }

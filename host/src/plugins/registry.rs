@@ -4,8 +4,8 @@
 
 use super::state::{InstanceState, TypeOnly};
 use crate::capabilities::{
-    control, databases, influxdb, kv, log, mysql, notifications, operations, postgres, redis,
-    settings, system,
+    barman, control, databases, influxdb, kv, log, mysql, notifications, operations, postgres,
+    redis, settings, system,
 };
 use crate::jobs;
 use wasmtime::component::{HasSelf, Linker};
@@ -54,6 +54,11 @@ pub const CAPABILITIES: &[Capability] = &[
         name: control::NAME,
         reserved_to: Some(control::RESERVED_TO),
         link: |l| control::add_to_linker(l, |s| &mut s.control),
+    },
+    Capability {
+        name: barman::NAME,
+        reserved_to: Some(barman::RESERVED_TO),
+        link: |l| barman::add_to_linker(l, |s| &mut s.barman),
     },
     Capability {
         name: operations::NAME,

@@ -7,8 +7,8 @@ use crate::capabilities::notifications::Notifier;
 use crate::capabilities::postgres::pool::PgPool;
 use crate::capabilities::system::sampler::Sampler;
 use crate::capabilities::{
-    control, databases, influxdb, kv, log, mysql, notifications, operations, postgres, redis,
-    settings, system,
+    barman, control, databases, influxdb, kv, log, mysql, notifications, operations, postgres,
+    redis, settings, system,
 };
 use crate::jobs;
 use crate::store::Store;
@@ -29,6 +29,8 @@ pub struct Services {
     pub jobs: Arc<jobs::service::Service>,
     /// The managed databases, with the servers of every engine.
     pub databases: Arc<databases::Service>,
+    /// Barman and its background jobs.
+    pub barman: Arc<barman::jobs::Jobs>,
 }
 
 /// The servers a call's engine capabilities reach: the `postgres` target
@@ -82,6 +84,7 @@ pub struct InstanceState {
     pub settings: settings::State,
     pub jobs: jobs::capability::State,
     pub control: control::State,
+    pub barman: barman::State,
     pub operations: operations::State,
     pub databases: databases::State,
     pub mysql: mysql::State,
@@ -122,6 +125,7 @@ impl InstanceState {
             settings: settings::State::new(settings),
             jobs: jobs::capability::State::new(&services.jobs, call),
             control: control::State::new(&services.control),
+            barman: barman::State::new(&services.barman),
             operations: operations::State::new(&services.store),
             databases: databases::State::new(&services.databases),
             mysql: mysql::State::new(binding.mysql.as_ref(), call),

@@ -69,6 +69,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          seq INTEGER NOT NULL
      );
      CREATE INDEX operations_database ON operations (database_id, seq);",
+    // 6: Barman backups and recovers run in the background; times in Unix
+    // milliseconds; pgid the process group of a working one.
+    "CREATE TABLE barman_jobs (
+         id TEXT PRIMARY KEY NOT NULL,
+         kind TEXT NOT NULL,
+         server TEXT NOT NULL,
+         target TEXT,
+         backup_id TEXT,
+         target_time TEXT,
+         status TEXT NOT NULL,
+         message TEXT NOT NULL DEFAULT '',
+         pct_complete INTEGER NOT NULL DEFAULT 0,
+         expected_bytes INTEGER NOT NULL DEFAULT 0,
+         created_at INTEGER NOT NULL,
+         started_at INTEGER,
+         completed_at INTEGER,
+         pgid INTEGER,
+         seq INTEGER NOT NULL
+     );
+     CREATE INDEX barman_jobs_seq ON barman_jobs (seq);",
 ];
 
 /// The schema version this binary writes.

@@ -1,6 +1,7 @@
 //! The state store (SQLite): one module per family of tables. Jobs' tables are read and
 //! written by `crate::jobs::store`, beside the scheduler.
 
+mod barman_jobs;
 mod databases;
 mod db;
 mod kv;
@@ -9,6 +10,7 @@ mod notifications;
 mod operations;
 mod sessions;
 
+pub use barman_jobs::{BarmanJobRow, NewBarmanJob};
 pub use databases::DatabaseRecord;
 pub use db::{FILE_NAME, Store};
 pub use operations::OperationRow;
