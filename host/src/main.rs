@@ -5,6 +5,7 @@ mod app;
 mod auth;
 mod capabilities;
 mod config;
+mod dbops;
 mod http;
 mod import_temboard;
 mod jobs;

@@ -3,5 +3,6 @@
 
 pub use crate::bindings::dbagent::api::action_types::{ActionError, ActionInfo, ErrorKind};
 pub use crate::bindings::dbagent::api::databases::{
-    Database, Feature, Instance, actions, all, get, run_action, set_periodic_backups,
+    Database, Feature, Instance, Refusal, UpgradePlan, actions, all, get, pitr_restore, run_action,
+    set_periodic_backups, upgrade,
 };

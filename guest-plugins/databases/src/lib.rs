@@ -14,7 +14,7 @@
 mod settings;
 mod shape;
 
-use dbagent_sdk::databases::{self, ErrorKind};
+use dbagent_sdk::databases::{self, ErrorKind, Refusal};
 use dbagent_sdk::{Error, Params, Request, Response, Router, log, operations};
 use serde_json::{Value, json};
 
@@ -29,6 +29,8 @@ fn handle(req: &Request) -> Result<Response, Error> {
         .put("/:id", update)
         .get("/:id/actions", actions)
         .post("/:id/action", action)
+        .post("/:id/pitr/restore", pitr_restore)
+        .post("/:id/upgrade", upgrade)
         .get("/:id/operations", database_operations)
         .get("/:id/operations/:op", database_operation)
         .handle(req)
@@ -64,8 +66,11 @@ fn update(req: &Request, params: &Params) -> Result<Response, Error> {
         Ok(change) => change,
         Err(errors) => return Ok(Response::json(422, &json!({ "errors": errors }))),
     };
-    let updated = databases::set_periodic_backups(&db.id, change.enabled, change.hours.as_deref())
-        .map_err(Error::internal)?;
+    let updated =
+        match databases::set_periodic_backups(&db.id, change.enabled, change.hours.as_deref()) {
+            Ok(updated) => updated,
+            Err(refused) => return Ok(refusal(refused)),
+        };
     log::info(&format!(
         "periodic backups of {} set to {:?} at {:?}",
         updated.resource_id,
@@ -125,6 +130,65 @@ fn action(req: &Request, params: &Params) -> Result<Response, Error> {
             Ok(action_failed(status, &e.message))
         }
     }
+}
+
+/// A refusal of the host as the reference's clients expect it: 422 with
+/// `{"errors": {"<field>": ["<message>"]}}`, 400 and 500 with `{"error"}`.
+fn refusal(refused: Refusal) -> Response {
+    match refused {
+        Refusal::NotFound => not_found("database"),
+        Refusal::BadRequest(message) => Response::json(400, &json!({"error": message})),
+        Refusal::Unprocessable((field, message)) => {
+            Response::json(422, &json!({"errors": {field: [message]}}))
+        }
+        Refusal::Failed(message) => Response::json(500, &json!({"error": message})),
+    }
+}
+
+fn pitr_restore(req: &Request, params: &Params) -> Result<Response, Error> {
+    let id = params.get("id");
+    if databases::get(id).is_none() {
+        return Ok(not_found("database"));
+    }
+    let body: Value =
+        serde_json::from_slice(&req.body).map_err(|_| Error::bad_request("Invalid json format"))?;
+    let Some(time) = body.get("restore_time").and_then(Value::as_str) else {
+        return Ok(Response::json(
+            422,
+            &json!({"errors": {"restore_time": ["is missing: send {\"restore_time\": \"2019-07-18T23:00:00Z\"}"]}}),
+        ));
+    };
+    Ok(match databases::pitr_restore(id, time) {
+        Ok(operation_id) => {
+            log::info(&format!(
+                "point-in-time restore of {id} to {time}: operation {operation_id}"
+            ));
+            Response::json(201, &json!({"operation_id": operation_id}))
+        }
+        Err(refused) => refusal(refused),
+    })
+}
+
+fn upgrade(_: &Request, params: &Params) -> Result<Response, Error> {
+    let id = params.get("id");
+    let Some(db) = databases::get(id) else {
+        return Ok(not_found("database"));
+    };
+    Ok(match databases::upgrade(id) {
+        Ok(plan) => {
+            log::info(&format!(
+                "upgrade of {id} to {}: operation {}",
+                plan.version, plan.operation_id
+            ));
+            let mut response = Response::json(202, &shape::upgrade(&db, &plan));
+            response.headers.push((
+                "location".into(),
+                format!("/api/operations/{}", plan.operation_id),
+            ));
+            response
+        }
+        Err(refused) => refusal(refused),
+    })
 }
 
 fn database_operations(_: &Request, params: &Params) -> Result<Response, Error> {

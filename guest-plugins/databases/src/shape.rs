@@ -1,6 +1,6 @@
 //! The JSON the reference shows, field by field, in its order.
 
-use dbagent_sdk::databases::{ActionInfo, Database};
+use dbagent_sdk::databases::{ActionInfo, Database, UpgradePlan};
 use dbagent_sdk::operations::{self, Operation};
 use serde_json::{Value, json};
 
@@ -61,5 +61,34 @@ pub fn operation(op: &Operation) -> Value {
         "started_at": op.started_at,
         "finished_at": op.finished_at,
         "error": op.error,
+    })
+}
+
+/// The answer to `POST /api/databases/:id/upgrade`, in the reference's
+/// order. `id` is the operation's (the reference's is the new version
+/// record's, which this agent does not keep apart); `build` and
+/// `release_number` carry no meaning here and are 0.
+pub fn upgrade(db: &Database, plan: &UpgradePlan) -> Value {
+    let features: Vec<&str> = db
+        .features
+        .iter()
+        .filter(|f| f.status == "ACTIVATED")
+        .map(|f| f.name.as_str())
+        .collect();
+    json!({
+        "message": format!("Database upgrade to {} is pending", plan.version),
+        "build": 0,
+        "created_at": plan.created_at,
+        "database_type_id": db.type_id,
+        "deleted_at": null,
+        "features": features,
+        "major": plan.major,
+        "minor": plan.minor,
+        "patch": plan.patch,
+        "release_number": 0,
+        "updated_at": plan.created_at,
+        "warning_message": "",
+        "allowed_plugins": [],
+        "id": plan.operation_id,
     })
 }

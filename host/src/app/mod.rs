@@ -14,6 +14,7 @@ use crate::capabilities::postgres;
 use crate::capabilities::system::sampler::Sampler;
 use crate::capabilities::{influxdb, mysql, operations, redis};
 use crate::config::Config;
+use crate::dbops::DbOps;
 use crate::jobs;
 use crate::plugins::state::Services;
 use crate::plugins::{ActionTable, PluginSet, loader, runtime::Runtime};
@@ -63,7 +64,27 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
         },
         sampler.host().hostname,
     ));
+    let control = Arc::new(Control::new(config.postgresql.control.clone()));
+    let barman = Jobs::start(
+        config.backups.clone(),
+        store.clone(),
+        &config.server.data_dir,
+    )
+    .await;
+    let ops = DbOps::new(
+        Arc::clone(&control),
+        Arc::clone(&barman),
+        store.clone(),
+        Arc::clone(postgres.managed()),
+        config.postgresql.clone(),
+        Arc::clone(&notifier),
+    );
+    // Before interrupted operations end as errors: an upgrade the last stop
+    // interrupted is finished or rolled back, and says so itself.
+    ops.resume_after_restart().await;
     fail_interrupted_operations(&store).await;
+    ops.spawn_periodic_backups(databases.configured());
+    databases.set_ops(Arc::new(ops));
     let services = Arc::new(Services {
         databases,
         jobs: Arc::new(jobs::service::Service::new(
@@ -74,13 +95,8 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
         sampler,
         notifier: Arc::clone(&notifier),
         store: store.clone(),
-        control: Arc::new(Control::new(config.postgresql.control.clone())),
-        barman: Jobs::start(
-            config.backups.clone(),
-            store.clone(),
-            &config.server.data_dir,
-        )
-        .await,
+        control,
+        barman,
     });
     let sources = loader::collect(&config)?;
     let max_memory = loader::max_memory_bytes(&config, &sources)?;

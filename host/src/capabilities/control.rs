@@ -26,22 +26,55 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs one `pg_ctl` at a time for the configured instance.
 pub struct Control {
-    settings: PgCtl,
+    /// As configured, until an upgrade switches the instance to another
+    /// data directory and `pg_ctl`.
+    settings: std::sync::RwLock<PgCtl>,
     running: tokio::sync::Mutex<()>,
 }
 
 impl Control {
     pub fn new(settings: PgCtl) -> Control {
         Control {
-            settings,
+            settings: std::sync::RwLock::new(settings),
             running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// What `pg_ctl` runs with now.
+    pub fn settings(&self) -> PgCtl {
+        self.settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The instance lives in `data_directory` from now on, run by `pg_ctl`.
+    pub fn switch(&self, data_directory: PathBuf, pg_ctl: PathBuf) {
+        let mut settings = self
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        settings.data_directory = Some(data_directory);
+        settings.program = Some(pg_ctl);
+    }
+
+    /// The `pg_ctl` that runs the instance: the configured one, else the
+    /// one matching its data directory's version.
+    pub fn program(&self) -> Result<PathBuf, String> {
+        let s = self.settings();
+        let data = s.data_directory.as_deref().ok_or(
+            "administration needs [postgresql] data_directory in the agent's configuration",
+        )?;
+        match s.program {
+            Some(program) => Ok(program),
+            None => find_pg_ctl(data),
         }
     }
 
     /// Runs `pg_ctl ACTION`; Ok with its output, Err with why and the last lines.
     pub async fn pg_ctl(&self, action: Action) -> Result<String, String> {
         let _one_at_a_time = self.running.lock().await;
-        let s = &self.settings;
+        let s = &self.settings();
         let data = s.data_directory.as_deref().ok_or(
             "administration needs [postgresql] data_directory in the agent's configuration",
         )?;
@@ -55,7 +88,7 @@ impl Control {
             .unwrap_or_else(|| data.join("pg_ctl.log"));
         let verb = verb(action);
 
-        let mut cmd = tokio::process::Command::new(&program);
+        let mut cmd = self.command_as_owner(&program)?;
         cmd.arg(verb).arg("-D").arg(data);
         if !matches!(action, Action::Reload) {
             cmd.arg("-w").arg("-t").arg(s.timeout.as_secs().to_string());
@@ -66,26 +99,7 @@ impl Control {
         if matches!(action, Action::Start | Action::Restart) {
             cmd.arg("-l").arg(&log_file);
         }
-        if let Some(user) = &s.user {
-            let (uid, gid) = os_user(user)?;
-            let euid = nix::unistd::geteuid().as_raw();
-            if euid != uid {
-                if euid != 0 {
-                    return Err(format!(
-                        "the agent cannot run pg_ctl as OS user '{user}': it is not running as root or as that user"
-                    ));
-                }
-                // std drops supplementary groups when it changes the uid.
-                cmd.uid(uid).gid(gid);
-            }
-        }
-        // A directory every user can enter: pg_ctl complains about a
-        // working directory its user cannot read.
-        cmd.current_dir("/")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
 
         tracing::info!(action = verb, program = %program.display(), data = %data.display(), "running pg_ctl");
         let child = cmd
@@ -121,6 +135,32 @@ impl Control {
         }
         tracing::warn!(action = verb, "{message}");
         Err(message)
+    }
+}
+
+impl Control {
+    /// `program` as the instance's OS user (`pg_ctl_user`), from `/` (a
+    /// directory every user can enter: PostgreSQL's programs complain about
+    /// a working directory their user cannot read), stdin closed, killed
+    /// if dropped.
+    pub fn command_as_owner(&self, program: &Path) -> Result<tokio::process::Command, String> {
+        let mut cmd = tokio::process::Command::new(program);
+        if let Some(user) = &self.settings().user {
+            let (uid, gid) = os_user(user)?;
+            let euid = nix::unistd::geteuid().as_raw();
+            if euid != uid {
+                if euid != 0 {
+                    return Err(format!(
+                        "the agent cannot run {} as OS user '{user}': it is not running as root or as that user",
+                        program.display()
+                    ));
+                }
+                // std drops supplementary groups when it changes the uid.
+                cmd.uid(uid).gid(gid);
+            }
+        }
+        cmd.current_dir("/").stdin(Stdio::null()).kill_on_drop(true);
+        Ok(cmd)
     }
 }
 

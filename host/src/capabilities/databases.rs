@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::config::databases::{Connection, ManagedDatabase};
 use crate::store::{DatabaseRecord, Store};
 use crate::wit::action_types::{ActionError, ActionInfo, ErrorKind};
-use crate::wit::databases::{Database, Feature, Host, Instance};
+use crate::wit::databases::{Database, Feature, Host, Instance, Refusal, UpgradePlan};
 use futures::future::BoxFuture;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -61,12 +61,47 @@ pub trait ActionRunner: Send + Sync {
     ) -> BoxFuture<'a, Result<String, ActionError>>;
 }
 
+/// Why an operation cannot start; the HTTP status follows the variant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpRefusal {
+    /// 400.
+    BadRequest(String),
+    /// 422: the field it is about and why.
+    Unprocessable(&'static str, String),
+    /// 500.
+    Failed(String),
+}
+
+/// Long operations on the managed instance (`crate::dbops` runs them; it is
+/// set once at start-up).
+pub trait Operations: Send + Sync {
+    /// Whether `db` can be backed up periodically (Err: why not).
+    fn backup_method(&self, db: &ManagedDatabase) -> Result<(), OpRefusal>;
+    /// Looks at `db`'s backup schedule now: its settings changed.
+    fn reschedule(&self, db: &ManagedDatabase);
+    /// Starts a point-in-time restore; the operation's id.
+    fn start_pitr<'a>(
+        &'a self,
+        db: &'a ManagedDatabase,
+        database_id: &'a str,
+        restore_time: &'a str,
+    ) -> BoxFuture<'a, Result<String, OpRefusal>>;
+    /// Starts an upgrade to the next major version.
+    fn start_upgrade<'a>(
+        &'a self,
+        db: &'a ManagedDatabase,
+        database_id: &'a str,
+    ) -> BoxFuture<'a, Result<UpgradePlan, OpRefusal>>;
+}
+
 pub struct Service {
     databases: Vec<Managed>,
     store: Store,
     /// The host name of the machine, for a database that lists no instances.
     hostname: String,
     runner: OnceLock<Weak<dyn ActionRunner>>,
+    /// Restores, upgrades and periodic backups of the managed instance.
+    ops: OnceLock<Arc<dyn Operations>>,
 }
 
 /// One managed database and what reaches it.
@@ -92,7 +127,24 @@ impl Service {
             store: store.clone(),
             hostname,
             runner: OnceLock::new(),
+            ops: OnceLock::new(),
         }
+    }
+
+    /// Hands the service what runs long operations (once, at start-up).
+    pub fn set_ops(&self, ops: Arc<dyn Operations>) {
+        let _ = self.ops.set(ops);
+    }
+
+    fn ops(&self) -> Result<&Arc<dyn Operations>, Refusal> {
+        self.ops
+            .get()
+            .ok_or_else(|| Refusal::Failed("database operations are not ready".into()))
+    }
+
+    /// The managed databases as configured.
+    pub fn configured(&self) -> Vec<ManagedDatabase> {
+        self.databases.iter().map(|d| d.config.clone()).collect()
     }
 
     /// Hands the service what runs action modules (once, after loading).
@@ -325,6 +377,14 @@ pub fn add_to_linker<T: Send + 'static>(
     crate::wit::databases::add_to_linker::<T, HasSelf<State>>(linker, get)
 }
 
+fn refusal(r: OpRefusal) -> Refusal {
+    match r {
+        OpRefusal::BadRequest(m) => Refusal::BadRequest(m),
+        OpRefusal::Unprocessable(field, m) => Refusal::Unprocessable((field.into(), m)),
+        OpRefusal::Failed(m) => Refusal::Failed(m),
+    }
+}
+
 fn failed(message: String) -> ActionError {
     ActionError {
         kind: ErrorKind::Failed,
@@ -363,23 +423,71 @@ impl Host for State {
         id: String,
         enabled: Option<bool>,
         hours: Option<Vec<u8>>,
-    ) -> Result<Database, String> {
+    ) -> Result<Database, Refusal> {
         let Some(db) = self.service.find(&id).await else {
-            return Err(format!("no database {id}"));
+            return Err(Refusal::NotFound);
         };
         if hours.as_ref().is_some_and(|h| h.iter().any(|h| *h > 23)) {
-            return Err("hours are 0 to 23".into());
+            return Err(Refusal::Unprocessable((
+                "periodic_backups_scheduled_at".into(),
+                "hours are 0 to 23".into(),
+            )));
+        }
+        if enabled == Some(true) {
+            self.service
+                .ops()?
+                .backup_method(&db.config)
+                .map_err(refusal)?;
         }
         let resource_id = db.config.resource_id.clone();
-        self.service.record(&resource_id).await?;
+        self.service
+            .record(&resource_id)
+            .await
+            .map_err(Refusal::Failed)?;
         let store = self.service.store.clone();
         tokio::task::spawn_blocking(move || {
             store.set_periodic_backups(&resource_id, enabled, hours.as_deref())
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("state store: {e:#}"))?;
-        self.service.describe(db).await
+        .map_err(|e| Refusal::Failed(e.to_string()))?
+        .map_err(|e| Refusal::Failed(format!("state store: {e:#}")))?;
+        // A schedule that includes this hour runs now, not at the next tick.
+        if let Ok(ops) = self.service.ops() {
+            ops.reschedule(&db.config);
+        }
+        self.service.describe(db).await.map_err(Refusal::Failed)
+    }
+
+    async fn pitr_restore(&mut self, id: String, restore_time: String) -> Result<String, Refusal> {
+        let Some(db) = self.service.find(&id).await else {
+            return Err(Refusal::NotFound);
+        };
+        let record = self
+            .service
+            .record(&db.config.resource_id)
+            .await
+            .map_err(Refusal::Failed)?;
+        self.service
+            .ops()?
+            .start_pitr(&db.config, &record.id, &restore_time)
+            .await
+            .map_err(refusal)
+    }
+
+    async fn upgrade(&mut self, id: String) -> Result<UpgradePlan, Refusal> {
+        let Some(db) = self.service.find(&id).await else {
+            return Err(Refusal::NotFound);
+        };
+        let record = self
+            .service
+            .record(&db.config.resource_id)
+            .await
+            .map_err(Refusal::Failed)?;
+        self.service
+            .ops()?
+            .start_upgrade(&db.config, &record.id)
+            .await
+            .map_err(refusal)
     }
 
     async fn actions(&mut self, id: String) -> Option<Vec<ActionInfo>> {

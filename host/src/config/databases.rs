@@ -20,6 +20,9 @@ pub struct ManagedDatabase {
     /// As configured; empty means "the server the connection reaches".
     pub instances: Vec<Instance>,
     pub connection: Connection,
+    /// The Barman server that backs it up (`[backups]`): periodic backups
+    /// and point-in-time restore (PostgreSQL).
+    pub barman_server: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -100,6 +103,7 @@ pub(super) struct RawDatabase {
     features: Vec<Feature>,
     #[serde(default)]
     instances: Vec<RawInstance>,
+    barman_server: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,7 +239,13 @@ fn one(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    if let Some(server) = &raw.barman_server
+        && (engine != "postgresql" || !super::backups::is_name(server))
+    {
+        bail!("barman_server = {server:?}: a Barman server name, for a postgresql database only");
+    }
     Ok(ManagedDatabase {
+        barman_server: raw.barman_server,
         app_name: raw.app_name.unwrap_or_else(|| resource_id.clone()),
         resource_id,
         engine,

@@ -96,6 +96,11 @@ pub struct Postgresql {
     /// A connection idle this long is closed.
     pub pool_idle_timeout: Duration,
     pub control: PgCtl,
+    /// Binary directories of the PostgreSQL versions the instance may be
+    /// upgraded to, by major version.
+    pub upgrade_bin_dirs: BTreeMap<u32, PathBuf>,
+    /// Data directories a point-in-time restore keeps aside (the newest).
+    pub pitr_keep_copies: usize,
 }
 
 /// The password never shows in a log or an error message.
@@ -113,6 +118,8 @@ impl std::fmt::Debug for Postgresql {
             .field("job_pool_size", &self.job_pool_size)
             .field("pool_idle_timeout", &self.pool_idle_timeout)
             .field("control", &self.control)
+            .field("upgrade_bin_dirs", &self.upgrade_bin_dirs)
+            .field("pitr_keep_copies", &self.pitr_keep_copies)
             .finish()
     }
 }
@@ -241,6 +248,9 @@ struct RawPostgresql {
     pg_ctl_user: Option<String>,
     pg_ctl_timeout_secs: Option<u64>,
     pg_ctl_log: Option<PathBuf>,
+    #[serde(default)]
+    upgrade_bin_dirs: BTreeMap<String, PathBuf>,
+    pitr_keep_copies: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -432,6 +442,24 @@ impl Config {
                     ),
                 },
                 log_file: pg.pg_ctl_log.map(&resolve),
+            },
+            upgrade_bin_dirs: pg
+                .upgrade_bin_dirs
+                .into_iter()
+                .map(|(major, dir)| match major.parse::<u32>() {
+                    Ok(m @ 10..=99) => Ok((m, resolve(dir))),
+                    _ => bail!(
+                        "{}: [postgresql] upgrade_bin_dirs: {major:?} is not a PostgreSQL major version (\"16\")",
+                        file.display()
+                    ),
+                })
+                .collect::<Result<_>>()?,
+            pitr_keep_copies: match pg.pitr_keep_copies.unwrap_or(0) {
+                n @ 0..=100 => n,
+                _ => bail!(
+                    "{}: [postgresql] pitr_keep_copies must be between 0 and 100",
+                    file.display()
+                ),
             },
         };
 

@@ -183,6 +183,64 @@ pub async fn json(settings: &Backups, args: &[&str]) -> Result<serde_json::Value
     interpret(&out, &err, status.success())
 }
 
+/// Runs `barman ARGS` (not JSON: `recover`) within `timeout`, stopping its
+/// whole process group past it; Ok with its output, Err with its `ERROR`
+/// lines or the end of its output.
+pub async fn run(
+    settings: &Backups,
+    args: &[&str],
+    timeout: std::time::Duration,
+) -> Result<String, BarmanError> {
+    let mut cmd = command(settings, args)?;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().map_err(|e| {
+        error(
+            ErrorKind::Unavailable,
+            format!("cannot run {}: {e}", settings.barman.display()),
+        )
+    })?;
+    let pgid = child.id().and_then(|pid| i32::try_from(pid).ok());
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => {
+            return Err(error(
+                ErrorKind::Failed,
+                format!("barman {}: {e}", args.join(" ")),
+            ));
+        }
+        Err(_) => {
+            if let Some(pgid) = pgid {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            return Err(error(
+                ErrorKind::Failed,
+                format!(
+                    "barman {} did not finish within {} s and was stopped",
+                    args.first().unwrap_or(&""),
+                    timeout.as_secs()
+                ),
+            ));
+        }
+    };
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    if output.status.success() {
+        return Ok(text);
+    }
+    Err(error(
+        ErrorKind::Failed,
+        format!(
+            "barman {} failed ({}): {}",
+            args.first().unwrap_or(&""),
+            output.status,
+            failure(&text)
+        ),
+    ))
+}
+
 /// What a failed Barman said: its ERROR lines, else the end of its output.
 pub fn failure(output: &str) -> String {
     const LINES: usize = 10;
