@@ -13,6 +13,7 @@ mod logging;
 mod percent;
 mod plugins;
 mod store;
+mod telemetry;
 mod wit;
 
 use anyhow::Result;

@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use dbagent::api::{
-    action_types, barman, control, databases, http_types, influxdb, job_types, jobs, log, mysql,
-    notifications, operations, postgres, redis, settings, store, system,
+    action_types, barman, control, databases, http_types, influxdb, job_types, jobs, log, metrics,
+    mysql, notifications, operations, postgres, redis, settings, store, system,
 };
 pub use exports::dbagent::api::{action, handler, lifecycle};

@@ -74,6 +74,8 @@ pub mod influxdb;
 #[cfg(not(feature = "action-module"))]
 pub mod jobs;
 pub mod log;
+#[cfg(not(feature = "action-module"))]
+pub mod metrics;
 #[cfg(feature = "action-module")]
 pub mod mysql;
 #[cfg(not(feature = "action-module"))]

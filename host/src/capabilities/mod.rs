@@ -20,6 +20,7 @@ pub mod databases;
 pub mod influxdb;
 pub mod kv;
 pub mod log;
+pub mod metrics;
 pub mod mysql;
 pub mod notifications;
 pub mod operations;

@@ -30,6 +30,9 @@ pub struct Config {
     pub databases: Vec<databases::ManagedDatabase>,
     /// `[backups]`: Barman and the recovery targets of its servers.
     pub backups: backups::Backups,
+    /// `[metrics] listen`: a second listener serving `GET /metrics` alone,
+    /// without credentials, for scrapers.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the agent's log goes and how much of it.
@@ -190,6 +193,14 @@ struct RawConfig {
     databases: BTreeMap<String, databases::RawDatabase>,
     #[serde(default)]
     backups: backups::RawBackups,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -524,6 +535,15 @@ impl Config {
             logging,
             databases: databases::validate(raw.databases, file, &resolve)?,
             backups: backups::validate(raw.backups, file, &resolve)?,
+            metrics_listen: match raw.metrics.listen.filter(|l| !l.is_empty()) {
+                None => None,
+                Some(text) => Some(text.parse().with_context(|| {
+                    format!(
+                        "{}: [metrics] listen = {text:?} is not an address:port",
+                        file.display()
+                    )
+                })?),
+            },
         })
     }
 }

@@ -41,6 +41,23 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
 }
 
 async fn route(app: &App, request: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    let path = request.uri().path().to_string();
+    let response = route_unrecorded(app, request, peer).await;
+    // The route's own name (a native path or a plugin's prefix), never the
+    // request's path: the figures' labels stay few.
+    let label = match routes::native_paths().into_iter().find(|p| *p == path) {
+        Some(native) => native.to_string(),
+        None => app
+            .plugins
+            .routes
+            .resolve(&path)
+            .map_or_else(|| "unmatched".to_string(), |found| found.prefix.to_string()),
+    };
+    crate::telemetry::get().request(&label, response.status().as_u16());
+    response
+}
+
+async fn route_unrecorded(app: &App, request: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     let target_len = request
         .uri()
         .path_and_query()
@@ -81,6 +98,38 @@ async fn route(app: &App, request: Request<Incoming>, peer: SocketAddr) -> HttpR
     let (Some(found), Some(identity)) = (found, identity) else {
         return error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
     };
+    plugin_route(app, request, &found, &identity, &method, &path).await
+}
+
+/// Answers a metrics-only listener (`[metrics] listen`): `GET /metrics`,
+/// served by the plugin that owns `/metrics` as the agent key would read
+/// it, without credentials; nothing else.
+pub async fn metrics_only(app: &App, request: Request<Incoming>) -> HttpResponse {
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    if path != "/metrics" {
+        return error(StatusCode::NOT_FOUND, "URL not found.");
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
+    }
+    let Some(found) = app.plugins.routes.resolve(&path) else {
+        return error(StatusCode::NOT_FOUND, "URL not found.");
+    };
+    let response = plugin_route(app, request, &found, &Identity::Key, &Method::GET, &path).await;
+    crate::telemetry::get().request("/metrics", response.status().as_u16());
+    response
+}
+
+/// Calls the plugin that owns `path` for an authenticated request.
+async fn plugin_route(
+    app: &App,
+    request: Request<Incoming>,
+    found: &crate::plugins::routes::Match<'_>,
+    identity: &Identity,
+    method: &Method,
+    path: &str,
+) -> HttpResponse {
     let Some(plugin) = app.plugins.list.get(found.plugin).map(Arc::clone) else {
         return response::internal_error("a route points at no plugin");
     };
@@ -114,7 +163,17 @@ async fn route(app: &App, request: Request<Incoming>, peer: SocketAddr) -> HttpR
         Ok(body) => body,
         Err(denied) => return response::denied(denied),
     };
-    match app.plugins.runtime.call(&plugin, wit_request).await {
+    let started = std::time::Instant::now();
+    let answer = app.plugins.runtime.call(&plugin, wit_request).await;
+    let telemetry = crate::telemetry::get();
+    telemetry.plugin_call(&plugin.name, started.elapsed());
+    match &answer {
+        Err(CallError::Busy) => telemetry.plugin_failure(&plugin.name, "busy"),
+        Err(CallError::Timeout(_)) => telemetry.plugin_failure(&plugin.name, "timeout"),
+        Err(CallError::Failed(_)) => telemetry.plugin_failure(&plugin.name, "failed"),
+        Ok(_) => {}
+    }
+    match answer {
         Ok(answer) => response::from_plugin(&plugin, answer),
         Err(CallError::Busy) => {
             tracing::warn!(plugin = %plugin.name, "no free plugin instance within the deadline");

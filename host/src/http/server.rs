@@ -37,6 +37,13 @@ pub async fn serve(app: Arc<App>) -> Result<()> {
         app.config.server.max_connections,
         app.config.server.max_connections_per_address,
     );
+    if let Some(metrics) = app.config.metrics_listen {
+        let listener = TcpListener::bind(metrics)
+            .await
+            .with_context(|| format!("cannot listen on {metrics} ([metrics] listen)"))?;
+        tracing::info!(%metrics, "serving /metrics to scrapers");
+        tokio::spawn(serve_metrics(Arc::clone(&app), listener));
+    }
     tracing::info!(%listen, plugins = app.plugins.list.len(), routes = app.plugins.routes.len(), "dbagent is serving");
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -75,6 +82,46 @@ pub async fn serve(app: Arc<App>) -> Result<()> {
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
+            }
+        });
+    }
+}
+
+/// Connections a metrics-only listener serves at once (scrapers are few).
+const MAX_METRICS_CONNECTIONS: usize = 16;
+
+/// The metrics-only listener: plain HTTP, `GET /metrics` alone, bounded.
+async fn serve_metrics(app: Arc<App>, listener: TcpListener) {
+    let limits = ConnectionLimits::new(MAX_METRICS_CONNECTIONS, MAX_METRICS_CONNECTIONS);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!("accept failed on the metrics listener: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(admitted) = limits.admit(peer.ip()) else {
+            tokio::spawn(turn_away(stream));
+            continue;
+        };
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            let request_timeout = app.config.server.request_timeout;
+            let service = service_fn(move |request| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(super::dispatch::metrics_only(&app, request).await) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(request_timeout)
+                .max_header_size(MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%peer, "metrics connection ended: {e}");
             }
         });
     }

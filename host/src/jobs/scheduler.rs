@@ -178,7 +178,18 @@ async fn run_due<R: Runner>(service: &Arc<Service>, runner: &Arc<R>) -> anyhow::
 }
 
 async fn run_one<R: Runner>(service: &Service, runner: &R, job: JobRow) {
+    let started = std::time::Instant::now();
     let outcome = runner.run(&job.plugin, job_of(job.clone())).await;
+    crate::telemetry::get().job(
+        &job.plugin,
+        &job.name,
+        if matches!(outcome, Outcome::Done) {
+            "done"
+        } else {
+            "failed"
+        },
+        started.elapsed(),
+    );
     // The run is over, but a statement it started may still run on the
     // server (its deadline passed while PostgreSQL worked): cancel it.
     let pids = service.postgres.job_finished(&job.id);

@@ -4,8 +4,8 @@
 
 use super::state::{InstanceState, TypeOnly};
 use crate::capabilities::{
-    barman, control, databases, influxdb, kv, log, mysql, notifications, operations, postgres,
-    redis, settings, system,
+    barman, control, databases, influxdb, kv, log, metrics, mysql, notifications, operations,
+    postgres, redis, settings, system,
 };
 use crate::jobs;
 use wasmtime::component::{HasSelf, Linker};
@@ -59,6 +59,11 @@ pub const CAPABILITIES: &[Capability] = &[
         name: barman::NAME,
         reserved_to: Some(barman::RESERVED_TO),
         link: |l| barman::add_to_linker(l, |s| &mut s.barman),
+    },
+    Capability {
+        name: metrics::NAME,
+        reserved_to: None,
+        link: |l| metrics::add_to_linker(l, |s| &mut s.metrics),
     },
     Capability {
         name: operations::NAME,

@@ -90,6 +90,22 @@ pub enum CallError {
     Failed(String),
 }
 
+/// An instance slot, counted in use until it is given back.
+struct SlotInUse(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl SlotInUse {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit) -> SlotInUse {
+        crate::telemetry::get().instances(1);
+        SlotInUse(permit)
+    }
+}
+
+impl Drop for SlotInUse {
+    fn drop(&mut self) {
+        crate::telemetry::get().instances(-1);
+    }
+}
+
 pub struct Runtime {
     engine: Engine,
     services: Arc<Services>,
@@ -388,6 +404,7 @@ impl Runtime {
             .await
             .map_err(|_| CallError::Busy)?
             .map_err(|_| CallError::Busy)?;
+        let slot = SlotInUse::new(slot);
 
         let who = Call {
             plugin: Arc::clone(&plugin.name),

@@ -7,8 +7,8 @@ use crate::capabilities::notifications::Notifier;
 use crate::capabilities::postgres::pool::PgPool;
 use crate::capabilities::system::sampler::Sampler;
 use crate::capabilities::{
-    barman, control, databases, influxdb, kv, log, mysql, notifications, operations, postgres,
-    redis, settings, system,
+    barman, control, databases, influxdb, kv, log, metrics, mysql, notifications, operations,
+    postgres, redis, settings, system,
 };
 use crate::jobs;
 use crate::store::Store;
@@ -85,6 +85,7 @@ pub struct InstanceState {
     pub jobs: jobs::capability::State,
     pub control: control::State,
     pub barman: barman::State,
+    pub metrics: metrics::State,
     pub operations: operations::State,
     pub databases: databases::State,
     pub mysql: mysql::State,
@@ -126,6 +127,7 @@ impl InstanceState {
             jobs: jobs::capability::State::new(&services.jobs, call),
             control: control::State::new(&services.control),
             barman: barman::State::new(&services.barman),
+            metrics: metrics::State::new(&services.postgres),
             operations: operations::State::new(&services.store),
             databases: databases::State::new(&services.databases),
             mysql: mysql::State::new(binding.mysql.as_ref(), call),

@@ -268,6 +268,33 @@ impl PgPool {
         }
     }
 
+    /// Each open pool's use: (requests or jobs, database, connections open,
+    /// of which idle, bound, callers waiting).
+    pub fn usage(&self) -> Vec<(&'static str, String, usize, usize, usize, usize)> {
+        let pools = self
+            .shared
+            .pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        pools
+            .iter()
+            .map(|((usage, database), pool)| {
+                let status = pool.status();
+                (
+                    match usage {
+                        Use::Request => "requests",
+                        Use::Job => "jobs",
+                    },
+                    database.clone(),
+                    status.size,
+                    status.available,
+                    status.max_size,
+                    status.waiting,
+                )
+            })
+            .collect()
+    }
+
     /// The port of the server this pool connects to.
     pub fn port(&self) -> u16 {
         self.shared.settings.port

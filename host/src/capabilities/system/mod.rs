@@ -1,10 +1,11 @@
 //! The `system` interface: the machine's and the instance's processes'
 //! figures, sampled by the host in the background so that asking never waits.
 
+pub mod counters;
 pub mod probes;
 pub mod sampler;
 
-use crate::wit::system::{Host, HostInfo, ProcessSample};
+use crate::wit::system::{Host, HostCounters, HostInfo, ProcessSample};
 use sampler::Sampler;
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
@@ -43,5 +44,11 @@ impl Host for State {
 
     async fn get_host_info(&mut self) -> HostInfo {
         self.sampler.host()
+    }
+
+    async fn get_host_counters(&mut self) -> HostCounters {
+        tokio::task::spawn_blocking(counters::read)
+            .await
+            .unwrap_or_else(|_| counters::read())
     }
 }
