@@ -50,6 +50,13 @@ enum Command {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Compile every enabled plugin into the compiled-code cache
+    /// (`[runtime] cache_dir`), so that a start compiles nothing.
+    Compile {
+        /// The TOML configuration file (see docs/CONFIG.md).
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Check a configuration and its plugins without serving, then exit.
     Check {
         /// The TOML configuration file (see docs/CONFIG.md).
@@ -189,6 +196,23 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { action } => {
             logging::init_default();
             users_command(action)
+        }
+        Command::Compile { config } => {
+            logging::init_default();
+            let config = config::Config::load(&config)?;
+            let done = tokio::task::block_in_place(|| plugins::compile::compile_all(&config))?;
+            println!(
+                "compiled {} plugin(s){}; {} already in {}",
+                done.compiled.len(),
+                if done.compiled.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", done.compiled.join(", "))
+                },
+                done.cached,
+                config.runtime.cache_dir.display()
+            );
+            Ok(())
         }
         Command::ImportTemboard { config, output } => {
             logging::init_default();

@@ -232,6 +232,21 @@ fn restart_reuses_the_compiled_code_cache() {
         first.len() >= 2,
         "the cache holds the compiled plugins after the first start: {first:?}"
     );
+    // A cold cache is filled by a child `dbagent compile`: the compiler's
+    // memory leaves with it.
+    let log = agent.log_text();
+    assert!(
+        log.contains("compiling plugins ahead in a child process"),
+        "{log}"
+    );
+    assert!(log.contains("plugins compiled"), "{log}");
+    assert!(
+        !log.contains("plugins::cache: compiled plugin"),
+        "the agent compiled in-process: {log}"
+    );
+    let resident_mib = agent.resident_bytes() / (1 << 20);
+    println!("agent resident after a cold start: {resident_mib} MiB");
+    assert!(resident_mib < 200, "{resident_mib} MiB");
 
     agent
         .restart()
@@ -239,6 +254,66 @@ fn restart_reuses_the_compiled_code_cache() {
     assert_eq!(agent.get("/hello/ping"), (200, json!({"pong": true})));
     let second = files_with_mtimes(cache.path());
     assert_eq!(first, second, "the second start rewrote the cache");
+    let log = agent.log_text();
+    assert!(
+        !log.contains("compiling plugins ahead"),
+        "a warm start compiles: {log}"
+    );
+
+    // `dbagent compile` finds nothing to do either.
+    let output = std::process::Command::new(dbagent_tests::binary())
+        .arg("compile")
+        .arg("--config")
+        .arg(agent.config_path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.starts_with("compiled 0 plugin(s); "), "{said}");
+    assert_eq!(files_with_mtimes(cache.path()), first);
+}
+
+#[test]
+fn dbagent_compile_fills_the_cache_ahead_of_a_start() {
+    let cluster = PgCluster::start();
+    let cache = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start(&cluster, AgentOptions::new().cache_dir(cache.path()));
+    // Emptied, then filled by the command, not by a start.
+    agent.signal(libc::SIGKILL);
+    for entry in std::fs::read_dir(cache.path()).unwrap().flatten() {
+        std::fs::remove_file(entry.path()).unwrap();
+    }
+    let output = std::process::Command::new(dbagent_tests::binary())
+        .arg("compile")
+        .arg("--config")
+        .arg(agent.config_path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("activity") && said.contains("; 0 already in"),
+        "{said}"
+    );
+    let filled = files_with_mtimes(cache.path());
+    agent
+        .restart()
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(agent.get("/activity").0, 200);
+    assert_eq!(
+        files_with_mtimes(cache.path()),
+        filled,
+        "the start compiled"
+    );
+    assert!(!agent.log_text().contains("compiling plugins ahead"));
 }
 
 #[test]

@@ -105,6 +105,7 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
         config.runtime.max_instances,
         max_memory,
     )?;
+    crate::plugins::compile::ahead_in_child(&config, runtime.engine(), &sources);
     let (list, routes) =
         tokio::task::block_in_place(|| loader::load(&runtime, &config, sources, native_paths))?;
     let actions = ActionTable::build(&runtime, &list).await?;

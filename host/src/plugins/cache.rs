@@ -50,6 +50,11 @@ pub fn load_or_compile(
     Ok(component)
 }
 
+/// Whether `wasm` is compiled in `cache_dir` for `engine` already.
+pub fn is_cached(engine: &Engine, cache_dir: &Path, name: &str, wasm: &[u8]) -> bool {
+    cache_path(engine, cache_dir, name, wasm).exists()
+}
+
 fn cache_path(engine: &Engine, cache_dir: &Path, name: &str, wasm: &[u8]) -> PathBuf {
     let digest = hex::encode(Sha256::digest(wasm));
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

@@ -253,6 +253,21 @@ fn linker_for(runtime: &Runtime, manifest: &Manifest) -> Result<Linker<InstanceS
 /// A plugin may import only capabilities its manifest declares, and every
 /// declared capability must be granted: bundled plugins are granted their
 /// manifest unless the operator says otherwise, drop-ins nothing by default.
+/// What a toolchain did when a component imports `import` that the host
+/// never provides, and the flag that avoids it.
+fn build_mistake(import: &str) -> Option<&'static str> {
+    if import.starts_with("wasi:http/") {
+        Some(
+            "the component was built with HTTP support. Plugins answer through dbagent:api/handler: \
+             build with componentize-js --disable http fetch-event (jco componentize: \
+             --disable http --disable fetch-event), or against a world that does not \
+             include wasi:http (componentize-py: your own world, see docs/WIT.md)",
+        )
+    } else {
+        None
+    }
+}
+
 fn check_capabilities(
     runtime: &Runtime,
     config: &Config,
@@ -270,6 +285,10 @@ fn check_capabilities(
                 source.origin
             ),
             Some(_) => {}
+            None if let Some(hint) = build_mistake(import) => bail!(
+                "plugin '{name}' ({}) imports {import}, which the host does not provide: {hint}",
+                source.origin
+            ),
             None if import.starts_with("wasi:") => {}
             None => bail!(
                 "plugin '{name}' ({}) imports {import}, which the host does not provide",
@@ -334,4 +353,18 @@ pub fn describe_missing(config: &Config, name: &str, missing: &[String]) -> Stri
             .join(", "),
         config.file.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_imports_say_which_flag_to_use() {
+        let hint = build_mistake("wasi:http/outgoing-handler@0.2.3").unwrap();
+        assert!(hint.contains("--disable http fetch-event"), "{hint}");
+        // Linked (and sandboxed: no network) for Rust's std.
+        assert!(build_mistake("wasi:sockets/tcp@0.2.3").is_none());
+        assert!(build_mistake("wasi:io/streams@0.2.3").is_none());
+    }
 }

@@ -3,6 +3,7 @@
 //! running a fresh, limited instance per call (`runtime`, `state`).
 
 pub mod cache;
+pub mod compile;
 pub mod loader;
 pub mod manifest;
 pub mod registry;

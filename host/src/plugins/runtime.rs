@@ -112,6 +112,41 @@ pub struct Runtime {
     instance_slots: Arc<Semaphore>,
 }
 
+/// The engine plugins run on: a pooling allocator sized for
+/// `max_instances` concurrent instances of at most `max_memory_bytes` each,
+/// and epoch interruption for deadlines. `dbagent compile` builds the same
+/// one, so that what it caches the agent loads.
+pub fn engine(max_instances: u32, max_memory_bytes: usize) -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(max_instances)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        // Every slot can hold the largest component, so a free slot is
+        // never refused for lack of core instances (which would be a 500).
+        .total_core_instances(max_instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(max_instances.saturating_mul(MEMORIES_PER_COMPONENT))
+        .total_tables(max_instances.saturating_mul(TABLES_PER_COMPONENT))
+        .total_stacks(max_instances)
+        .max_memory_size(max_memory_bytes)
+        // A request touches the same few pages every time (stack, heap
+        // start, data). Zeroing them in place when a slot is reused is
+        // cheaper than madvise plus a page fault per page on next use.
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        // Where the kernel can tell (Linux 6.7+), reset only the pages
+        // an instance dirtied rather than the whole resident prefix.
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
+        .async_stack_keep_resident(KEEP_RESIDENT_BYTES / 16);
+    let mut config = wasmtime::Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("cannot create the WebAssembly engine")
+}
+
 impl Runtime {
     /// The engine with a pooling allocator sized for `max_instances`
     /// concurrent instances of at most `max_memory_bytes` each, and epoch
@@ -121,34 +156,7 @@ impl Runtime {
         max_instances: u32,
         max_memory_bytes: usize,
     ) -> Result<Runtime> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(max_instances)
-            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-            .max_memories_per_component(MEMORIES_PER_COMPONENT)
-            .max_tables_per_component(TABLES_PER_COMPONENT)
-            // Every slot can hold the largest component, so a free slot is
-            // never refused for lack of core instances (which would be a 500).
-            .total_core_instances(max_instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-            .total_memories(max_instances.saturating_mul(MEMORIES_PER_COMPONENT))
-            .total_tables(max_instances.saturating_mul(TABLES_PER_COMPONENT))
-            .total_stacks(max_instances)
-            .max_memory_size(max_memory_bytes)
-            // A request touches the same few pages every time (stack, heap
-            // start, data). Zeroing them in place when a slot is reused is
-            // cheaper than madvise plus a page fault per page on next use.
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            // Where the kernel can tell (Linux 6.7+), reset only the pages
-            // an instance dirtied rather than the whole resident prefix.
-            .pagemap_scan(wasmtime::Enabled::Auto)
-            .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
-            .async_stack_keep_resident(KEEP_RESIDENT_BYTES / 16);
-        let mut config = wasmtime::Config::new();
-        config
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("cannot create the WebAssembly engine")?;
+        let engine = engine(max_instances, max_memory_bytes)?;
 
         let ticker = engine.weak();
         std::thread::Builder::new()
