@@ -14,6 +14,7 @@ mod percent;
 mod plugins;
 mod store;
 mod telemetry;
+mod template;
 mod wit;
 
 use anyhow::Result;
@@ -57,11 +58,31 @@ enum Command {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+    /// Write a new plugin, ready to build outside any repository.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
     /// Check a configuration and its plugins without serving, then exit.
     Check {
         /// The TOML configuration file (see docs/CONFIG.md).
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginAction {
+    /// A plugin serving `GET /NAME` with one query through `postgres`: its
+    /// manifest, WIT world, code, build script and README.
+    New {
+        /// Lower-case letters, digits and '-'.
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: template::Lang,
+        /// Where to write it; default: ./NAME.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -211,6 +232,20 @@ async fn run(cli: Cli) -> Result<()> {
                 },
                 done.cached,
                 config.runtime.cache_dir.display()
+            );
+            Ok(())
+        }
+        Command::Plugin {
+            action: PluginAction::New { name, lang, dir },
+        } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let written = template::create(&name, lang, &dir)?;
+            println!(
+                "wrote {} files into {}: build with {}/build.sh, then see {}/README.md",
+                written.len(),
+                dir.display(),
+                dir.display(),
+                dir.display()
             );
             Ok(())
         }
