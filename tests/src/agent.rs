@@ -35,6 +35,8 @@ pub struct AgentOptions {
     pub open_files: Option<u64>,
     /// Lines added to the `[postgresql]` table.
     pub postgresql: String,
+    /// Lines added to the `[runtime]` table.
+    pub runtime: String,
     /// Serve HTTPS with this PEM certificate chain and key.
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -64,6 +66,12 @@ impl AgentOptions {
     pub fn auth(mut self, lines: &str) -> Self {
         self.auth.push_str(lines);
         self.auth.push('\n');
+        self
+    }
+
+    pub fn runtime(mut self, lines: &str) -> Self {
+        self.runtime.push_str(lines);
+        self.runtime.push('\n');
         self
     }
 
@@ -267,6 +275,7 @@ dbname = "postgres"
 
 [runtime]
 cache_dir = {cache}
+{runtime}
 
 [plugins]
 dir = {plugins}
@@ -280,6 +289,7 @@ api_tokens = ["{TOKEN}"]
             server = opts.server,
             auth = opts.auth,
             postgresql = opts.postgresql,
+            runtime = opts.runtime,
             extra = opts.config,
             addr = self.addr,
             data_dir = toml_string(&self.data_dir()),

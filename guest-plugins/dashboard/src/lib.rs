@@ -56,7 +56,7 @@ fn run_job(job: &Job) -> Result<(), String> {
     match job.name.as_str() {
         COLLECT_JOB => {
             let config = config()?;
-            let set = metrics::collect().map_err(|e| e.message)?;
+            let set = metrics::collect(true).map_err(|e| e.message)?;
             history::append(&set, config.history_length).map_err(|e| e.message)
         }
         other => Err(format!("unknown job '{other}'")),
@@ -93,13 +93,13 @@ fn last(_: &Request, _: &Params) -> Result<Response, Error> {
     }
     let set = match history::last() {
         Some(set) => set,
-        None => metrics::collect()?,
+        None => metrics::collect(true)?,
     };
     Ok(Response::ok(&set))
 }
 
 fn live(_: &Request, _: &Params) -> Result<Response, Error> {
-    Ok(Response::ok(&metrics::collect()?))
+    Ok(Response::ok(&metrics::collect(false)?))
 }
 
 fn history(_: &Request, _: &Params) -> Result<Response, Error> {

@@ -6,9 +6,9 @@
 //! compiler, and a stored set reads back into the same struct.
 
 use crate::figures::{Cpu, Memory, epoch_seconds, hitratio, round, uptime};
-use dbagent_sdk::pg;
 use dbagent_sdk::system::{self, HostInfo};
 use dbagent_sdk::{Error, pg::Row};
+use dbagent_sdk::{pg, store};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -85,17 +85,42 @@ pub fn cpu_models(host: &HostInfo) -> BTreeMap<String, u32> {
     models
 }
 
+/// Where the collector keeps the databases' total size it measured last.
+const SIZE_KEY: &str = "total_size";
+/// How long `/dashboard/live` reuses that size (seconds).
+const SIZE_REUSE_SECS: f64 = 10.0;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MeasuredSize {
+    total_size: String,
+    at: f64,
+}
+
 /// The whole set, measured now: its queries go to the server together, in
-/// one round trip.
-pub fn collect() -> Result<DataSet, Error> {
+/// one round trip. The databases' total size (`pg_database_size` of each, a
+/// `stat` of every file: most of a collection's time) is measured by the
+/// periodic collector (`fresh_size`); a live set reuses the last one when
+/// it is at most [`SIZE_REUSE_SECS`] old.
+pub fn collect(fresh_size: bool) -> Result<DataSet, Error> {
     let timestamp = now();
     let host = system::host_info();
+    let reused = if fresh_size {
+        None
+    } else {
+        store::get_json::<MeasuredSize>(SIZE_KEY)
+            .filter(|m| timestamp - m.at >= 0.0 && timestamp - m.at <= SIZE_REUSE_SECS)
+    };
+    let databases_sql = if reused.is_some() {
+        DATABASES_WITHOUT_SIZE_SQL
+    } else {
+        DATABASES_SQL
+    };
     let mut results = pg::query_batch(
         None,
         &[
             (INSTANCE_SQL, &[]),
             (ACTIVE_BACKENDS_SQL, &[]),
-            (DATABASES_SQL, &[]),
+            (databases_sql, &[]),
             (HIT_RATIO_SQL, &[]),
             (BUFFERS_SQL, &[]),
         ],
@@ -108,7 +133,20 @@ pub fn collect() -> Result<DataSet, Error> {
     };
     let instance = instance_from(&next()?)?;
     let active_backends = active_backends_from(&next()?)?;
-    let databases = databases_from(&next()?)?;
+    let mut databases = databases_from(&next()?)?;
+    match reused {
+        Some(measured) => databases.total_size = measured.total_size,
+        // A failed write costs the next live set a measure of its own.
+        None => {
+            let _ = store::put_json(
+                SIZE_KEY,
+                &MeasuredSize {
+                    total_size: databases.total_size.clone(),
+                    at: timestamp,
+                },
+            );
+        }
+    }
     let hitratio = hit_ratio_from(&next()?)?;
     let buffers = buffers_from(&next()?)?;
     Ok(DataSet {
@@ -179,6 +217,15 @@ fn active_backends_from(rows: &pg::Rows) -> Result<Stamped, Error> {
 
 const DATABASES_SQL: &str =
     "SELECT pg_size_pretty(COALESCE(SUM(pg_database_size(datid)), 0)::bigint) AS total_size,
+        to_char(now(), 'HH24:MI') AS time,
+        count(datid) AS databases,
+        COALESCE(SUM(xact_commit), 0)::bigint AS total_commit,
+        COALESCE(SUM(xact_rollback), 0)::bigint AS total_rollback
+   FROM pg_stat_database
+  WHERE datname IS NOT NULL";
+
+/// [`DATABASES_SQL`] without the size (filled in from the last measure).
+const DATABASES_WITHOUT_SIZE_SQL: &str = "SELECT ''::text AS total_size,
         to_char(now(), 'HH24:MI') AS time,
         count(datid) AS databases,
         COALESCE(SUM(xact_commit), 0)::bigint AS total_commit,

@@ -106,9 +106,15 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
         max_memory,
     )?;
     crate::plugins::compile::ahead_in_child(&config, runtime.engine(), &sources);
+    let loading = std::time::Instant::now();
     let (list, routes) =
         tokio::task::block_in_place(|| loader::load(&runtime, &config, sources, native_paths))?;
     let actions = ActionTable::build(&runtime, &list).await?;
+    tracing::info!(
+        plugins = list.len(),
+        elapsed_ms = loading.elapsed().as_millis() as u64,
+        "plugins ready"
+    );
     // Connect once now so the process sampler knows the instance's
     // processes before the first request; a database that is down is not a
     // start-up error, the agent keeps trying on each request.

@@ -490,7 +490,7 @@ impl Config {
                 "[runtime] memory_mib",
                 file,
             )?,
-            max_instances: raw.runtime.max_instances.unwrap_or(100).max(1),
+            max_instances: raw.runtime.max_instances.unwrap_or(8).max(1),
             cache_dir: raw
                 .runtime
                 .cache_dir

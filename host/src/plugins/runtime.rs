@@ -110,6 +110,10 @@ pub struct Runtime {
     engine: Engine,
     services: Arc<Services>,
     instance_slots: Arc<Semaphore>,
+    /// Slots of action modules, which run inside a call that holds one of
+    /// `instance_slots`: apart, so that calls waiting for a slot never
+    /// starve the action modules of the calls that hold them.
+    action_slots: Arc<Semaphore>,
 }
 
 /// The engine plugins run on: a pooling allocator sized for
@@ -117,6 +121,9 @@ pub struct Runtime {
 /// and epoch interruption for deadlines. `dbagent compile` builds the same
 /// one, so that what it caches the agent loads.
 pub fn engine(max_instances: u32, max_memory_bytes: usize) -> Result<Engine> {
+    // Room for every call and, beside each, the action module it may run
+    // (the database-service plugin calls one while it holds its own).
+    let max_instances = max_instances.saturating_mul(2);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
@@ -174,6 +181,7 @@ impl Runtime {
             engine,
             services,
             instance_slots: Arc::new(Semaphore::new(max_instances as usize)),
+            action_slots: Arc::new(Semaphore::new(max_instances as usize)),
         })
     }
 
@@ -251,6 +259,7 @@ impl Runtime {
             timeout: plugin.timeout,
             user: request.user.clone(),
             job: None,
+            nested: false,
         };
         let Some(handler) = plugin.handler.clone() else {
             return Err(CallError::Failed(format!(
@@ -283,6 +292,7 @@ impl Runtime {
             timeout: plugin.timeout,
             user: None,
             job: None,
+            nested: false,
         };
         self.run(
             plugin,
@@ -316,6 +326,7 @@ impl Runtime {
             timeout: plugin.job_timeout,
             user: None,
             job: Some(job.id.clone()),
+            nested: false,
         };
         self.run(
             plugin,
@@ -342,6 +353,7 @@ impl Runtime {
             timeout: module.timeout,
             user: None,
             job: None,
+            nested: false,
         };
         self.run(
             module,
@@ -378,6 +390,7 @@ impl Runtime {
             timeout: module.timeout,
             user: None,
             job: None,
+            nested: true,
         };
         self.run(module, run, binding, move |instance, store| {
             Box::pin(async move {
@@ -408,7 +421,12 @@ impl Runtime {
     {
         let timeout = run.timeout;
         let deadline = Instant::now() + timeout;
-        let slot = tokio::time::timeout(timeout, Arc::clone(&self.instance_slots).acquire_owned())
+        let slots = if run.nested {
+            &self.action_slots
+        } else {
+            &self.instance_slots
+        };
+        let slot = tokio::time::timeout(timeout, Arc::clone(slots).acquire_owned())
             .await
             .map_err(|_| CallError::Busy)?
             .map_err(|_| CallError::Busy)?;
@@ -479,6 +497,8 @@ struct Run {
     user: Option<String>,
     /// The id of the job being run, if the call runs one.
     job: Option<String>,
+    /// An action module's call, inside a call that holds a slot.
+    nested: bool,
 }
 
 /// The future of one export call, borrowing the instance and its store.
