@@ -181,3 +181,66 @@ fn a_javascript_plugin_built_with_http_support_is_refused_with_the_flag_to_use()
         failure.log
     );
 }
+
+/// A component using the component model's async ABI (componentize-qjs's
+/// default) is refused at start-up with the flag that builds it
+/// synchronous; built with it, it loads and serves.
+#[test]
+fn an_async_abi_component_is_refused_with_the_flag_to_use() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let deps = work.path().join("wit/deps/dbagent-api");
+    std::fs::create_dir_all(&deps).unwrap();
+    std::fs::copy(
+        repo.join("examples/hello-js/wit/world.wit"),
+        work.path().join("wit/world.wit"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(repo.join("sdk/wit")).unwrap().flatten() {
+        std::fs::copy(entry.path(), deps.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(
+        work.path().join("tiny.js"),
+        "export const handler = {\n  handle(request) {\n    return { status: 200, headers: [], body: new Uint8Array([123, 125]) };\n  },\n};\n",
+    )
+    .unwrap();
+    let tool = format!(
+        "{}/js/node_modules/.bin/componentize-qjs",
+        std::env::var("DBAGENT_TEST_OPT").unwrap_or_else(|_| "/opt/dbagent-test".into())
+    );
+    let build = |extra: &[&str], out: &str| {
+        let output = Command::new(&tool)
+            .current_dir(work.path())
+            .args([
+                "--wit", "wit", "--js", "tiny.js", "-n", "hello-js", "-o", out,
+            ])
+            .args(extra)
+            .output()
+            .expect("componentize-qjs (scripts/setup installs it with componentize-js)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        work.path().join(out)
+    };
+    let (async_abi, sync) = (build(&[], "async.wasm"), build(&["--sync"], "sync.wasm"));
+
+    let cluster = PgCluster::start();
+    let mut agent = Agent::start(&cluster, AgentOptions::new());
+    let plugins = agent.dir().join("plugins");
+    std::fs::write(
+        plugins.join("tiny.toml"),
+        "name = \"tiny\"\nversion = \"0.1.0\"\nroutes = [\"/tiny\"]\ncapabilities = [\"postgres\", \"log\"]\n",
+    )
+    .unwrap();
+    std::fs::copy(&async_abi, plugins.join("tiny.wasm")).unwrap();
+    grant(&agent, "tiny");
+    let failure = agent.restart().expect_err("an async-ABI component");
+    assert!(failure.log.contains("async ABI"), "{}", failure.log);
+    assert!(failure.log.contains("--sync"), "{}", failure.log);
+
+    std::fs::copy(&sync, plugins.join("tiny.wasm")).unwrap();
+    agent.restart().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(agent.get("/tiny"), (200, json!({})));
+}

@@ -37,7 +37,13 @@ pub fn load_or_compile(
     }
     let started = std::time::Instant::now();
     let component = Component::new(engine, wasm)
-        .map_err(anyhow::Error::from)
+        .map_err(|e| {
+            let e = anyhow::Error::from(e);
+            match build_mistake(&format!("{e:#}")) {
+                Some(hint) => e.context(hint),
+                None => e,
+            }
+        })
         .with_context(|| format!("plugin '{name}' is not a valid WebAssembly component"))?;
     tracing::info!(
         plugin = name,
@@ -53,6 +59,18 @@ pub fn load_or_compile(
 /// Whether `wasm` is compiled in `cache_dir` for `engine` already.
 pub fn is_cached(engine: &Engine, cache_dir: &Path, name: &str, wasm: &[u8]) -> bool {
     cache_path(engine, cache_dir, name, wasm).exists()
+}
+
+/// What a toolchain did when a component does not compile for the reason
+/// `error` gives, and the flag that avoids it.
+fn build_mistake(error: &str) -> Option<&'static str> {
+    error
+        .contains("requires the component model async feature")
+        .then_some(
+            "it uses the component model's async ABI, which the agent does not run: build it \
+             synchronous (componentize-qjs --sync; jco componentize --backend qjs \
+             --backend-qjs-disable-async)",
+        )
 }
 
 fn cache_path(engine: &Engine, cache_dir: &Path, name: &str, wasm: &[u8]) -> PathBuf {
@@ -74,4 +92,17 @@ fn store(component: &Component, path: &Path) -> Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn async_abi_components_say_which_flag_to_use() {
+        let hint = super::build_mistake(
+            "failed to parse WebAssembly module: `task.cancel` requires the component model async feature",
+        )
+        .unwrap();
+        assert!(hint.contains("--sync"), "{hint}");
+        assert!(super::build_mistake("bad magic number").is_none());
+    }
 }
