@@ -236,12 +236,16 @@ pub fn run(cluster: &PgCluster, http: &Agent, https: Option<&str>, seconds: u64)
             format!("/activity at 16 >= 60% of pgbench ({:.0}%)", share * 100.0),
             share >= 0.6,
         ));
+        // One run each swings with whatever else the 2 cores do (the native
+        // /status swings as much): 16 and 64 turn about, five times, and
+        // their medians compared.
+        let (m16, m64) = activity_medians(http, seconds);
         targets.push((
             format!(
-                "/activity at 64 no lower than at 16 ({:.0} vs {:.0})",
+                "/activity at 64 no lower than at 16 (medians of 5 runs turn about: {m64:.0} vs {m16:.0}; single runs above: {:.0} vs {:.0})",
                 a64.per_second, a16.per_second
             ),
-            a64.per_second >= a16.per_second * 0.95,
+            m64 >= m16 * 0.95,
         ));
         targets.push((
             format!("/activity p99 at 64 <= 50 ms ({} ms)", ms(a64.p99_ms)),
@@ -269,4 +273,22 @@ pub fn run(cluster: &PgCluster, http: &Agent, https: Option<&str>, seconds: u64)
     for (what, met) in targets {
         println!("target {}: {what}", if met { "met" } else { "MISSED" });
     }
+}
+
+/// `/activity` over HTTP at 16 and 64 connections, turn about, five runs
+/// each: their median requests per second.
+fn activity_medians(agent: &Agent, seconds: u64) -> (f64, f64) {
+    let url = format!("{}/activity", agent.url(""));
+    let url = url.replace("//activity", "/activity");
+    let (mut at16, mut at64) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        at16.push(wrk(&url, 16, seconds.min(3)).per_second);
+        at64.push(wrk(&url, 64, seconds.min(3)).per_second);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    eprintln!("  /activity turn about: 16 {at16:.0?}, 64 {at64:.0?}");
+    (median(&mut at16), median(&mut at64))
 }
