@@ -50,9 +50,9 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
     sampler.spawn(config.system.sample_interval);
     let postgres = Arc::new(postgres::Service::new(&config, &sampler));
     let notifier = Arc::new(Notifier::new(store.clone(), config.notifications.keep));
-    let mysql = mysql::Service::new(&config.databases);
-    let redis = redis::Service::new(&config.databases);
-    let influxdb = influxdb::Service::new(&config.databases);
+    let mysql = mysql::service(&config.databases);
+    let redis = redis::service(&config.databases);
+    let influxdb = influxdb::service(&config.databases);
     let databases = Arc::new(databases::Service::new(
         &config,
         &store,

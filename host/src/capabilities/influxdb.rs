@@ -14,7 +14,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::{HasSelf, Linker};
@@ -273,24 +272,10 @@ fn statement_result(result: &Json) -> StatementResult {
 }
 
 /// The targets of every InfluxDB database of `[databases]`, by resource id.
-pub struct Service {
-    targets: HashMap<String, Arc<Target>>,
-}
+pub type Service = super::targets::Targets<Target>;
 
-impl Service {
-    pub fn new(databases: &[ManagedDatabase]) -> Service {
-        Service {
-            targets: databases
-                .iter()
-                .filter(|db| db.engine == NAME)
-                .filter_map(|db| Some((db.resource_id.clone(), Arc::new(Target::new(db)?))))
-                .collect(),
-        }
-    }
-
-    pub fn target(&self, resource_id: &str) -> Option<&Arc<Target>> {
-        self.targets.get(resource_id)
-    }
+pub fn service(databases: &[ManagedDatabase]) -> Service {
+    Service::new(databases, NAME, Target::new)
 }
 
 pub struct State {

@@ -28,3 +28,4 @@ pub mod postgres;
 pub mod redis;
 pub mod settings;
 pub mod system;
+pub mod targets;

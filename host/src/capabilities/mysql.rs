@@ -9,7 +9,6 @@ use super::call::Call;
 use crate::config::databases::{Connection, ManagedDatabase};
 use crate::wit::mysql::{Host, MyError, RowSet, Value};
 use mysql_async::prelude::Queryable;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker};
@@ -93,24 +92,10 @@ impl Target {
 }
 
 /// The targets of every MySQL database of `[databases]`, by resource id.
-pub struct Service {
-    targets: HashMap<String, Arc<Target>>,
-}
+pub type Service = super::targets::Targets<Target>;
 
-impl Service {
-    pub fn new(databases: &[ManagedDatabase]) -> Service {
-        Service {
-            targets: databases
-                .iter()
-                .filter(|db| db.engine == NAME)
-                .filter_map(|db| Some((db.resource_id.clone(), Arc::new(Target::new(db)?))))
-                .collect(),
-        }
-    }
-
-    pub fn target(&self, resource_id: &str) -> Option<&Arc<Target>> {
-        self.targets.get(resource_id)
-    }
+pub fn service(databases: &[ManagedDatabase]) -> Service {
+    Service::new(databases, NAME, Target::new)
 }
 
 /// What one call holds: the server it is bound to, if any.

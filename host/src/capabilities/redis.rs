@@ -302,24 +302,10 @@ fn flatten(value: redis::Value, out: &mut Vec<Node>) {
 }
 
 /// The targets of every Redis database of `[databases]`, by resource id.
-pub struct Service {
-    targets: HashMap<String, Arc<Target>>,
-}
+pub type Service = super::targets::Targets<Target>;
 
-impl Service {
-    pub fn new(databases: &[ManagedDatabase]) -> Service {
-        Service {
-            targets: databases
-                .iter()
-                .filter(|db| db.engine == NAME)
-                .filter_map(|db| Some((db.resource_id.clone(), Arc::new(Target::new(db)?))))
-                .collect(),
-        }
-    }
-
-    pub fn target(&self, resource_id: &str) -> Option<&Arc<Target>> {
-        self.targets.get(resource_id)
-    }
+pub fn service(databases: &[ManagedDatabase]) -> Service {
+    Service::new(databases, NAME, Target::new)
 }
 
 pub struct State {

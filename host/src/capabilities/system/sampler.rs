@@ -308,6 +308,15 @@ mod tests {
             .arg("5")
             .spawn()
             .expect("spawn sleep");
+        // Sampled between fork and exec, the child has nothing resident of
+        // its own yet: wait (bounded) until it runs `sleep`.
+        let comm = format!("/proc/{}/comm", child.id());
+        for _ in 0..200 {
+            if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "sleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let sampler = Sampler::new(None);
         sampler
             .postmaster_pid
