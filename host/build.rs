@@ -38,12 +38,18 @@ fn main() {
     }
 
     let mut generated = String::from(
-        "/// Bundled plugins: (manifest TOML, component bytes).\npub static BUNDLED: &[(&str, &[u8])] = &[\n",
+        "/// Bundled plugins: (manifest TOML, component bytes, OpenAPI fragment).\npub static BUNDLED: &[(&str, &[u8], Option<&str>)] = &[\n",
     );
     for guest in &guests {
         let manifest = guest.package_dir.join("plugin.toml");
+        let openapi = guest.package_dir.join("openapi.json");
+        let openapi = if openapi.is_file() {
+            format!("Some(include_str!({:?}))", openapi.display().to_string())
+        } else {
+            "None".to_string()
+        };
         generated.push_str(&format!(
-            "    (include_str!({:?}), include_bytes!({:?})),\n",
+            "    (include_str!({:?}), include_bytes!({:?}), {openapi}),\n",
             manifest.display().to_string(),
             guest.wasm.display().to_string()
         ));

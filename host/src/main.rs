@@ -263,7 +263,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!(
                 "configuration {} is valid; {} plugins loaded",
                 config.display(),
-                app.plugins.list.len()
+                app.plugins.current().list.len()
             );
             Ok(())
         }

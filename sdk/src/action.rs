@@ -134,13 +134,118 @@ impl Params {
     }
 }
 
+/// Why `value` does not fit `schema`, for the JSON Schema keywords action
+/// params use: `type`, `enum`, `properties`, `required`,
+/// `additionalProperties: false`, `minLength`/`maxLength`,
+/// `minimum`/`maximum`. Other keywords (`pattern`, `description`) are left
+/// to the action.
+pub fn misfit(schema: &Value, value: &Value, at: &str) -> Option<String> {
+    let type_name = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let fits_type = |t: &Value| {
+        let actual = type_name(value);
+        t.as_str()
+            .is_some_and(|t| t == actual || (t == "number" && actual == "integer"))
+    };
+    if let Some(wanted) = schema.get("type") {
+        let fits = match wanted {
+            Value::Array(types) => types.iter().any(fits_type),
+            t => fits_type(t),
+        };
+        if !fits {
+            return Some(format!(
+                "{at} must be of type {wanted}, not {}",
+                type_name(value)
+            ));
+        }
+    }
+    if let Some(Value::Array(allowed)) = schema.get("enum")
+        && !allowed.contains(value)
+    {
+        return Some(format!(
+            "{at} must be one of {}",
+            Value::Array(allowed.clone())
+        ));
+    }
+    match value {
+        Value::Object(fields) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            if let Some(Value::Array(required)) = schema.get("required") {
+                for name in required.iter().filter_map(Value::as_str) {
+                    if !fields.contains_key(name) {
+                        return Some(format!("{at}.{name} is missing"));
+                    }
+                }
+            }
+            for (name, field) in fields {
+                match properties.and_then(|p| p.get(name)) {
+                    Some(field_schema) => {
+                        if let Some(why) = misfit(field_schema, field, &format!("{at}.{name}")) {
+                            return Some(why);
+                        }
+                    }
+                    None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                        return Some(format!("{at}.{name} is not a parameter of this action"));
+                    }
+                    None => {}
+                }
+            }
+        }
+        Value::String(text) => {
+            let length = text.chars().count() as u64;
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+                && length < min
+            {
+                return Some(format!("{at} must be at least {min} characters long"));
+            }
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && length > max
+            {
+                return Some(format!("{at} must be at most {max} characters long"));
+            }
+        }
+        Value::Number(n) => {
+            // JSON numbers are finite: every comparison below is decided.
+            let n = n.as_f64().unwrap_or_default();
+            if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+                && n < min
+            {
+                return Some(format!("{at} must be at least {min}"));
+            }
+            if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+                && n > max
+            {
+                return Some(format!("{at} must be at most {max}"));
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
 #[doc(hidden)]
 pub fn dispatch(
     name: &str,
     params: &str,
+    describe: fn() -> Vec<Action>,
     run: fn(&str, &Params) -> Result<Value, ActionError>,
 ) -> Result<String, ActionError> {
     let params = Params::parse(params)?;
+    // Params that do not fit the schema the action publishes never reach
+    // it: a 400 saying what does not fit, the same for every module.
+    if let Some(action) = describe().into_iter().find(|a| a.name == name)
+        && let Ok(schema) = serde_json::from_str::<Value>(&action.params_schema)
+        && let Some(why) = misfit(&schema, &params.0, "params")
+    {
+        return Err(ActionError::bad_params(why));
+    }
     let result = run(name, &params)?;
     serde_json::to_string(&result)
         .map_err(|e| ActionError::failed(format!("cannot encode the result: {e}")))
@@ -162,10 +267,54 @@ macro_rules! export_action_module {
                 name: String,
                 params: String,
             ) -> Result<String, $crate::action::ActionError> {
-                $crate::action::dispatch(&name, &params, $run)
+                $crate::action::dispatch(&name, &params, $describe, $run)
             }
         }
 
         $crate::bindings::export!(__DbagentActionModule with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::misfit;
+    use serde_json::json;
+
+    #[test]
+    fn params_are_checked_against_the_published_schema() {
+        let none = json!({"type": ["null", "object"], "additionalProperties": false});
+        assert_eq!(misfit(&none, &json!(null), "params"), None);
+        assert_eq!(misfit(&none, &json!({}), "params"), None);
+        assert!(
+            misfit(&none, &json!("x"), "params")
+                .unwrap()
+                .contains("type")
+        );
+        assert!(
+            misfit(&none, &json!({"a": 1}), "params")
+                .unwrap()
+                .contains("params.a")
+        );
+        let name = json!({"type": "object", "properties": {"database_name": {"type": "string", "minLength": 1, "maxLength": 3}}, "required": ["database_name"]});
+        assert_eq!(
+            misfit(&name, &json!({"database_name": "abc"}), "params"),
+            None
+        );
+        assert!(
+            misfit(&name, &json!({}), "params")
+                .unwrap()
+                .ends_with("is missing")
+        );
+        assert!(misfit(&name, &json!({"database_name": 5}), "params").is_some());
+        assert!(misfit(&name, &json!({"database_name": ""}), "params").is_some());
+        assert!(misfit(&name, &json!({"database_name": "abcd"}), "params").is_some());
+        let pid =
+            json!({"type": "object", "properties": {"pid": {"type": "integer", "minimum": 1}}});
+        assert!(misfit(&pid, &json!({"pid": 0}), "params").is_some());
+        assert!(misfit(&pid, &json!({"pid": 1.5}), "params").is_some());
+        assert_eq!(misfit(&pid, &json!({"pid": 7}), "params"), None);
+        let value = json!({"type": ["string", "integer"]});
+        assert_eq!(misfit(&value, &json!(3), "v"), None);
+        assert!(misfit(&value, &json!(true), "v").is_some());
+    }
 }

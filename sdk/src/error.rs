@@ -71,7 +71,9 @@ impl std::error::Error for Error {}
 impl From<PgError> for Error {
     /// Connection failures (class 08), a server shutting down (57P) and out of
     /// resources (53) are the database's state, not the request's: 503. A cancelled statement is a
-    /// timeout: 504. Everything else is the agent's or the server's: 500.
+    /// timeout: 504. Text the server cannot hold (a NUL, 22021; a character
+    /// its encoding lacks, 22P05) can only come from the request: 400.
+    /// Everything else is the agent's or the server's: 500.
     fn from(e: PgError) -> Self {
         let status = match e.sqlstate.as_str() {
             // Class 53 is the server's resources: 53300 also when every
@@ -79,6 +81,7 @@ impl From<PgError> for Error {
             s if s.starts_with("08") || s.starts_with("57P") || s.starts_with("53") => 503,
             "57014" => 504,
             "42501" => 403,
+            "22021" | "22P05" => 400,
             _ => 500,
         };
         let message = match status {

@@ -34,10 +34,10 @@ struct Route {
 /// Routes requests on the path that follows the plugin's prefix.
 ///
 /// Patterns are `/`-separated; `:name` captures one segment. Literal
-/// segments beat parameters: when two patterns match, the one with the
-/// earlier literal wins, so `/vacuum/scheduled` is never taken for `/:db`.
-/// An unmatched path is a 404 `URL not found.`; a path that matches with
-/// another method is a 405. Path segments and the query string go through
+/// segments beat parameters: when two patterns of the method match, the one
+/// with the earlier literal wins, so `/vacuum/scheduled` is never taken for
+/// `/:db`. An unmatched path is a 404 `URL not found.`; a path whose most
+/// literal pattern is another method's is a 405. Path segments and the query string go through
 /// one strict decoder: a malformed escape (`%zz`, `%+1`, a lone `%`) in a
 /// segment is a 404, in the query string a 406 `Parameter 'NAME' is
 /// malformed.`, before any handler runs.
@@ -95,24 +95,40 @@ impl Router {
             }
         }
 
-        // The most literal pattern decides; only then does the method matter,
-        // so `GET /kill` is a 405 rather than a match for `GET /:pid`.
+        // Among the patterns of the request's method, the most literal one
+        // answers, unless a pattern of another method is literal everywhere
+        // it is and more: then the path is that pattern's, and the method is
+        // wrong (`GET /kill` is a 405, not `GET /:pid` with pid "kill"). A
+        // pattern literal elsewhere does not shadow it (`POST /:db/vacuum`
+        // serves a database named "vacuum" beside `DELETE /vacuum/:id`).
         let candidates: Vec<(&Route, Params, Vec<bool>)> = self
             .routes
             .iter()
             .filter_map(|route| matches(route, &decoded).map(|(p, l)| (route, p, l)))
             .collect();
-        let Some(most_literal) = candidates.iter().map(|(_, _, l)| l).max().cloned() else {
+        if candidates.is_empty() {
             return Err(Error::not_found("URL not found."));
-        };
+        }
         request.check_query()?;
-        candidates
-            .into_iter()
-            .find(|(route, _, l)| *l == most_literal && route.method == request.method)
-            .map_or_else(
-                || Err(Error::new(405, "Method not allowed.")),
-                |(route, params, _)| (route.handler)(request, &params),
-            )
+        let best = candidates
+            .iter()
+            .filter(|(route, _, _)| route.method == request.method)
+            .max_by(|a, b| a.2.cmp(&b.2));
+        let Some((route, params, literals)) = best else {
+            return Err(Error::new(405, "Method not allowed."));
+        };
+        let shadowed = candidates.iter().any(|(other, _, other_literals)| {
+            other.method != request.method
+                && other_literals != literals
+                && literals
+                    .iter()
+                    .zip(other_literals)
+                    .all(|(mine, theirs)| !mine || *theirs)
+        });
+        if shadowed {
+            return Err(Error::new(405, "Method not allowed."));
+        }
+        (route.handler)(request, params)
     }
 }
 
@@ -187,6 +203,28 @@ mod tests {
         assert_eq!(get(&router, "/%+1").unwrap_err().status, 404);
         assert_eq!(get(&router, "/a%").unwrap_err().status, 404);
         assert_eq!(body(get(&router, "/a+b")), "\"a+b\"");
+    }
+
+    /// Found by schemathesis: a database named like an action's literal
+    /// got a 405 from the pattern of another method.
+    #[test]
+    fn another_methods_pattern_shadows_only_where_it_is_more_literal() {
+        let router = Router::new()
+            .post("/:db/vacuum", db)
+            .delete("/vacuum/:id", scheduled)
+            .get("/vacuum/scheduled", scheduled);
+        let call = |method: &str, path: &str| {
+            router.handle(&Request {
+                method: method.into(),
+                path: path.into(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(body(call("POST", "/vacuum/vacuum")), "\"vacuum\"");
+        assert_eq!(body(call("DELETE", "/vacuum/vacuum")), "\"scheduled\"");
+        assert_eq!(call("DELETE", "/vacuum/scheduled").unwrap_err().status, 405);
+        assert_eq!(call("GET", "/vacuum/x").unwrap_err().status, 405);
+        assert_eq!(call("PUT", "/x/vacuum").unwrap_err().status, 405);
     }
 
     #[test]

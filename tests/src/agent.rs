@@ -482,6 +482,25 @@ api_tokens = ["{TOKEN}"]
         send(self.anonymous(method, path).header("X-Session", session))
     }
 
+    /// Runs `dbagent compile` on this agent's configuration (fills the
+    /// compiled-code cache for what its plugin directory holds now) and
+    /// returns what it printed.
+    pub fn compile_ahead(&self) -> String {
+        let output = Command::new(binary())
+            .arg("compile")
+            .arg("--config")
+            .arg(&self.config_path)
+            .output()
+            .expect("run dbagent compile");
+        let said = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        said
+    }
+
     /// Everything the agent printed so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

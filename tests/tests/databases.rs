@@ -393,6 +393,14 @@ fn logical_databases_are_created_listed_reset_and_deleted() {
         ("create-database", json!({"database_name": 42})),
         ("create-database", json!({"database_name": ""})),
         ("create-database", json!({"database_name": "a".repeat(64)})),
+        (
+            "create-database",
+            json!({"database_name": "x", "owner": "y"}),
+        ),
+        // Found by schemathesis: actions that take no params took any.
+        ("list-databases", json!("x")),
+        ("list-databases", json!({"a": 1})),
+        ("pg-cancel-query", json!({"pid": 0})),
         ("no-such-action", Value::Null),
     ] {
         let (status, error) = refused(&agent, name, params.clone());

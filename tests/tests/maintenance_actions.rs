@@ -147,6 +147,28 @@ fn vacuum_now_runs_and_is_recorded() {
     wait_status(&agent, "vacuum", &id, "done");
 }
 
+/// Found by schemathesis: `POST /maintenance/vacuum/vacuum` was taken for
+/// `DELETE /maintenance/vacuum/:id` and answered 405.
+#[test]
+fn databases_named_like_an_operation_are_maintained_too() {
+    let (cluster, mut client) = cluster_with_tables();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    for name in ["vacuum", "analyze", "reindex"] {
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap();
+    }
+    for (db, action) in [
+        ("vacuum", "vacuum"),
+        ("analyze", "analyze"),
+        ("vacuum", "reindex"),
+        ("reindex", "vacuum"),
+    ] {
+        let id = schedule(&agent, &format!("/maintenance/{db}/{action}"), json!({}));
+        wait_status(&agent, action, &id, "done");
+    }
+}
+
 #[test]
 fn scheduled_vacuum_waits_for_its_time() {
     let (cluster, mut client) = cluster_with_tables();

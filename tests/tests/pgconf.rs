@@ -503,6 +503,26 @@ fn settings_postgresql_cannot_change_are_406_with_its_message() {
     }
 }
 
+/// Found by schemathesis: a NUL in a name or a value was PostgreSQL's
+/// error 22021 passed on as a 500.
+#[test]
+fn a_nul_in_a_name_or_a_value_is_406_and_writes_nothing() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(&cluster, AgentOptions::new());
+    let before = auto_conf(&cluster);
+    for batch in [
+        json!([{"name": "work\u{0}mem", "setting": "7MB"}]),
+        json!([{"name": "", "setting": "7MB"}]),
+        json!([{"name": "work_mem", "setting": "7MB"}, {"name": "application_name", "setting": "a\u{0}b"}]),
+        json!([{"name": "log_line_prefix", "setting": "\u{0}"}]),
+    ] {
+        let (status, body) = post(&agent, batch.clone());
+        assert_eq!(status, 406, "{batch}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+        assert_eq!(auto_conf(&cluster), before, "{batch}");
+    }
+}
+
 /// A path segment as temBoard's UI encodes it (a form value): a space is
 /// `+`, every other byte but the unreserved ones `%XX`.
 fn form_encode(text: &str) -> String {

@@ -165,6 +165,7 @@ fn periodic_backups_then_a_point_in_time_restore() {
     let pid = postmaster_pid(&cluster);
     for (body, status, field) in [
         (json!({"restore_time": "yesterday"}), 400, None),
+        (json!({"restore_time": 5}), 400, None),
         (json!({}), 422, Some("restore_time")),
         (
             json!({"restore_time": "2000-01-01T00:00:00Z"}),

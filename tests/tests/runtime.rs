@@ -215,23 +215,6 @@ fn files_with_mtimes(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
     out
 }
 
-/// `dbagent compile` with the agent's configuration; what it printed.
-fn dbagent_compile(agent: &Agent) -> String {
-    let output = std::process::Command::new(dbagent_tests::binary())
-        .arg("compile")
-        .arg("--config")
-        .arg(agent.config_path())
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    said
-}
-
 #[test]
 fn restart_reuses_the_compiled_code_cache() {
     let cluster = PgCluster::start();
@@ -278,7 +261,7 @@ fn restart_reuses_the_compiled_code_cache() {
     );
 
     // `dbagent compile` finds nothing to do either.
-    let said = dbagent_compile(&agent);
+    let said = agent.compile_ahead();
     assert!(said.starts_with("compiled 0 plugin(s); "), "{said}");
     assert_eq!(files_with_mtimes(cache.path()), first);
 }
@@ -293,7 +276,7 @@ fn dbagent_compile_fills_the_cache_ahead_of_a_start() {
     for entry in std::fs::read_dir(cache.path()).unwrap().flatten() {
         std::fs::remove_file(entry.path()).unwrap();
     }
-    let said = dbagent_compile(&agent);
+    let said = agent.compile_ahead();
     assert!(
         said.contains("activity") && said.contains("; 0 already in"),
         "{said}"

@@ -152,11 +152,21 @@ fn pitr_restore(req: &Request, params: &Params) -> Result<Response, Error> {
     }
     let body: Value =
         serde_json::from_slice(&req.body).map_err(|_| Error::bad_request("Invalid json format"))?;
-    let Some(time) = body.get("restore_time").and_then(Value::as_str) else {
-        return Ok(Response::json(
-            422,
-            &json!({"errors": {"restore_time": ["is missing: send {\"restore_time\": \"2019-07-18T23:00:00Z\"}"]}}),
-        ));
+    let time = match body.get("restore_time") {
+        Some(Value::String(time)) => time,
+        None | Some(Value::Null) => {
+            return Ok(Response::json(
+                422,
+                &json!({"errors": {"restore_time": ["is missing: send {\"restore_time\": \"2019-07-18T23:00:00Z\"}"]}}),
+            ));
+        }
+        // Like a string that is no time: the host answers those 400.
+        Some(_) => {
+            return Ok(Response::json(
+                400,
+                &json!({"error": "restore_time must be an RFC 3339 time string, such as \"2019-07-18T23:00:00Z\""}),
+            ));
+        }
     };
     Ok(match databases::pitr_restore(id, time) {
         Ok(operation_id) => {

@@ -16,9 +16,13 @@ pub struct Planned<'a> {
     pub change: Change,
 }
 
-/// SQLSTATEs of a value PostgreSQL refuses: the client's mistake, a 406.
+/// SQLSTATEs of a value PostgreSQL refuses: the client's mistake, a 406
+/// (22021: a NUL or a byte sequence the server's encoding cannot hold).
 fn refuses_value(sqlstate: Option<&str>) -> bool {
-    matches!(sqlstate, Some("22023" | "22P02" | "42704" | "22003"))
+    matches!(
+        sqlstate,
+        Some("22023" | "22P02" | "42704" | "22003" | "22021")
+    )
 }
 
 /// A setting `ALTER SYSTEM` may not change at all (`data_directory`,

@@ -141,6 +141,13 @@ fn requested(req: &Request) -> Result<Vec<Requested>, Error> {
             }
         };
         let force = force_all || force_flag(item.get("force"))?;
+        // No setting has another character (extensions' are `ext.name`);
+        // such a name never reaches PostgreSQL, which refuses a NUL as a
+        // server error.
+        let is_setting_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+        if name.is_empty() || !name.chars().all(is_setting_char) {
+            return Err(Error::not_acceptable(format!("{name:?}: unknown setting")));
+        }
         let name = name.to_ascii_lowercase();
         if out.iter().any(|r| r.name == name) {
             return Err(Error::not_acceptable(format!(

@@ -16,6 +16,7 @@ use crate::capabilities::{influxdb, mysql, operations, redis};
 use crate::config::Config;
 use crate::dbops::DbOps;
 use crate::jobs;
+use crate::plugins::live::Plugins;
 use crate::plugins::state::Services;
 use crate::plugins::{ActionTable, PluginSet, loader, runtime::Runtime};
 use crate::store::{SessionLimits, Store};
@@ -30,7 +31,8 @@ pub struct App {
     /// where it is used: [`Auth`], the plugins' grants, the notifier.
     pub config: Config,
     pub services: Arc<Services>,
-    pub plugins: Arc<PluginSet>,
+    /// The plugins in service; a reload swaps them.
+    pub plugins: Arc<Plugins>,
     pub store: Store,
     pub auth: Auth,
 }
@@ -38,7 +40,7 @@ pub struct App {
 /// Loads every plugin and builds the shared services; any problem is a
 /// start-up error. `native_paths` are the paths the host serves itself,
 /// which no plugin may claim.
-pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>> {
+pub async fn start(mut config: Config, native_paths: &[&'static str]) -> Result<Arc<App>> {
     std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create data directory {}: {e}",
@@ -100,11 +102,11 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
     });
     let sources = loader::collect(&config)?;
     let max_memory = loader::max_memory_bytes(&config, &sources)?;
-    let runtime = Runtime::new(
+    let runtime = Arc::new(Runtime::new(
         Arc::clone(&services),
         config.runtime.max_instances,
         max_memory,
-    )?;
+    )?);
     crate::plugins::compile::ahead_in_child(&config, runtime.engine(), &sources);
     let loading = std::time::Instant::now();
     let (list, routes) =
@@ -139,12 +141,16 @@ pub async fn start(mut config: Config, native_paths: &[&str]) -> Result<Arc<App>
     }
     // The plain tokens leave memory with the configuration text.
     config.auth.api_tokens.clear();
-    let plugins = Arc::new(PluginSet {
-        runtime,
-        list,
-        routes,
-        actions,
-    });
+    let plugins = Arc::new(Plugins::new(
+        PluginSet {
+            runtime,
+            list,
+            routes,
+            actions,
+            openapi: Default::default(),
+        },
+        native_paths,
+    ));
     let runner: Arc<dyn ActionRunner> = Arc::clone(&plugins) as Arc<dyn ActionRunner>;
     services.databases.set_runner(Arc::downgrade(&runner));
     Ok(Arc::new(App {

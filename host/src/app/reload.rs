@@ -1,6 +1,8 @@
 //! SIGHUP: re-read the configuration and apply what can change while
 //! serving (users file, key, tokens, session timeout, grants, notification
-//! retention). A bad file is rejected with a log line; the old settings stay.
+//! retention), and the plugins: drop-ins added, replaced or removed, and
+//! plugin settings. A bad file is rejected with a log line; the old settings
+//! stay.
 
 use super::App;
 use crate::auth::AuthSettings;
@@ -39,7 +41,10 @@ pub async fn reload(app: &App, config_path: &std::path::Path) {
         }
     };
     warn_about_restart_only_changes(&app.config, &config);
-    for plugin in &app.plugins.list {
+    app.plugins.reload(&config).await;
+    // A version kept in service because its successor was refused answers
+    // to the new grants too.
+    for plugin in &app.plugins.current().list {
         let missing = missing_grants(&config, &plugin.manifest, plugin.bundled);
         if missing.is_empty() {
             if plugin.disabled_reason().is_some() {

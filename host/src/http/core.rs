@@ -54,6 +54,7 @@ pub fn status(app: &App) -> HttpResponse {
             "pg_port": app.config.postgresql.port,
             "plugins": app
                 .plugins
+                .current()
                 .list
                 .iter()
                 .map(|p| json!({"name": &*p.name, "version": p.manifest.version}))
@@ -63,11 +64,12 @@ pub fn status(app: &App) -> HttpResponse {
 }
 
 pub fn plugins(app: &App) -> HttpResponse {
-    let list: Vec<Value> = app
-        .plugins
+    let set = app.plugins.current();
+    let mut list: Vec<Value> = set
         .list
         .iter()
         .map(|p| {
+            let disabled = p.disabled_reason();
             json!({
                 "name": &*p.name,
                 "version": p.manifest.version,
@@ -76,10 +78,35 @@ pub fn plugins(app: &App) -> HttpResponse {
                 "capabilities": p.manifest.capabilities,
                 "bundled": p.bundled,
                 "key_read": p.manifest.key_read,
+                "status": if disabled.is_some() { "disabled" } else { "serving" },
+                "reason": disabled,
             })
         })
         .collect();
+    // What the last reload refused: the version serving, if any, is above.
+    list.extend(app.plugins.refused().iter().map(|r| {
+        json!({
+            "name": r.name,
+            "origin": r.origin,
+            "status": "refused",
+            "reason": r.reason,
+        })
+    }));
     json_response(StatusCode::OK, &Value::Array(list))
+}
+
+/// `GET /openapi.json`, built once per set of plugins.
+pub fn openapi(app: &App) -> HttpResponse {
+    let set = app.plugins.current();
+    let body = set
+        .openapi
+        .get_or_init(|| {
+            bytes::Bytes::from(
+                serde_json::to_vec(&super::openapi::document(&set)).unwrap_or_default(),
+            )
+        })
+        .clone();
+    super::response::json_bytes(StatusCode::OK, body)
 }
 
 /// `GET /discover`, in temBoard agent 7's shape: what its UI and its
@@ -103,7 +130,7 @@ pub async fn discover(app: &App, headers: &hyper::HeaderMap) -> HttpResponse {
         "pg_version_summary": Value::Null,
         "pg_data": Value::Null,
         "pg_block_size": Value::Null,
-        "plugins": app.plugins.list.iter().map(|p| &*p.name).collect::<Vec<_>>(),
+        "plugins": app.plugins.current().list.iter().map(|p| &*p.name).collect::<Vec<_>>(),
     });
     let deadline = std::time::Instant::now() + app.config.postgresql.connect_timeout;
     if let Ok(connection) = app.services.postgres.managed().get(None, deadline).await {

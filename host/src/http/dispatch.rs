@@ -10,6 +10,7 @@ use super::routes::{self, Handler};
 use crate::app::App;
 use crate::auth::access;
 use crate::auth::{Denied, Identity};
+use crate::plugins::PluginSet;
 use crate::plugins::runtime::CallError;
 use crate::wit::http_types;
 use http_body_util::{BodyExt, Limited};
@@ -42,13 +43,15 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
 
 async fn route(app: &App, request: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     let path = request.uri().path().to_string();
-    let response = route_unrecorded(app, request, peer).await;
+    // One set of plugins for the whole request: a reload meanwhile cannot
+    // route it to one version and run it on another.
+    let plugins = app.plugins.current();
+    let response = route_unrecorded(app, &plugins, request, peer).await;
     // The route's own name (a native path or a plugin's prefix), never the
     // request's path: the figures' labels stay few.
     let label = match routes::native_paths().into_iter().find(|p| *p == path) {
         Some(native) => native.to_string(),
-        None => app
-            .plugins
+        None => plugins
             .routes
             .resolve(&path)
             .map_or_else(|| "unmatched".to_string(), |found| found.prefix.to_string()),
@@ -57,7 +60,12 @@ async fn route(app: &App, request: Request<Incoming>, peer: SocketAddr) -> HttpR
     response
 }
 
-async fn route_unrecorded(app: &App, request: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+async fn route_unrecorded(
+    app: &App,
+    plugins: &PluginSet,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> HttpResponse {
     let target_len = request
         .uri()
         .path_and_query()
@@ -72,13 +80,13 @@ async fn route_unrecorded(app: &App, request: Request<Incoming>, peer: SocketAdd
         other => other.clone(),
     };
     let native = routes::find(method.as_str(), &path);
-    let found = app.plugins.routes.resolve(&path);
+    let found = plugins.routes.resolve(&path);
     if native.is_none() && found.is_none() && !routes::is_native_path(&path) {
         return error(StatusCode::NOT_FOUND, "URL not found.");
     }
     let manifest = found
         .as_ref()
-        .and_then(|m| app.plugins.list.get(m.plugin))
+        .and_then(|m| plugins.list.get(m.plugin))
         .map(|p| &p.manifest);
     let class = routes::class_of(method.as_str(), native, manifest);
 
@@ -98,7 +106,7 @@ async fn route_unrecorded(app: &App, request: Request<Incoming>, peer: SocketAdd
     let (Some(found), Some(identity)) = (found, identity) else {
         return error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
     };
-    plugin_route(app, request, &found, &identity, &method, &path).await
+    plugin_route(app, plugins, request, &found, &identity, &method, &path).await
 }
 
 /// Answers a metrics-only listener (`[metrics] listen`): `GET /metrics`,
@@ -113,10 +121,20 @@ pub async fn metrics_only(app: &App, request: Request<Incoming>) -> HttpResponse
     if method != Method::GET && method != Method::HEAD {
         return error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
     }
-    let Some(found) = app.plugins.routes.resolve(&path) else {
+    let plugins = app.plugins.current();
+    let Some(found) = plugins.routes.resolve(&path) else {
         return error(StatusCode::NOT_FOUND, "URL not found.");
     };
-    let response = plugin_route(app, request, &found, &Identity::Key, &Method::GET, &path).await;
+    let response = plugin_route(
+        app,
+        &plugins,
+        request,
+        &found,
+        &Identity::Key,
+        &Method::GET,
+        &path,
+    )
+    .await;
     crate::telemetry::get().request("/metrics", response.status().as_u16());
     response
 }
@@ -124,13 +142,14 @@ pub async fn metrics_only(app: &App, request: Request<Incoming>) -> HttpResponse
 /// Calls the plugin that owns `path` for an authenticated request.
 async fn plugin_route(
     app: &App,
+    plugins: &PluginSet,
     request: Request<Incoming>,
     found: &crate::plugins::routes::Match<'_>,
     identity: &Identity,
     method: &Method,
     path: &str,
 ) -> HttpResponse {
-    let Some(plugin) = app.plugins.list.get(found.plugin).map(Arc::clone) else {
+    let Some(plugin) = plugins.list.get(found.plugin).map(Arc::clone) else {
         return response::internal_error("a route points at no plugin");
     };
     if let Some(reason) = plugin.disabled_reason() {
@@ -164,7 +183,7 @@ async fn plugin_route(
         Err(denied) => return response::denied(denied),
     };
     let started = std::time::Instant::now();
-    let answer = app.plugins.runtime.call(&plugin, wit_request).await;
+    let answer = plugins.runtime.call(&plugin, wit_request).await;
     let telemetry = crate::telemetry::get();
     telemetry.plugin_call(&plugin.name, started.elapsed());
     match &answer {
@@ -224,6 +243,7 @@ async fn native_route(
         },
         (Handler::Ping, _) => core::ping(),
         (Handler::Plugins, _) => core::plugins(app),
+        (Handler::OpenApi, _) => core::openapi(app),
         (Handler::Notifications, _) => core::notifications(app).await,
         (Handler::Profile, Some(identity)) => core::profile(identity),
         (Handler::Logout, Some(identity)) => match app.auth.logout(identity).await {

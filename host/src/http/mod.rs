@@ -6,6 +6,7 @@ pub mod canned_errors;
 pub mod connections;
 pub mod core;
 pub mod dispatch;
+pub mod openapi;
 pub mod response;
 pub mod routes;
 pub mod server;

@@ -30,7 +30,12 @@ const FRAMING_HEADERS: &[&str] = &[
 
 pub fn json_response(status: StatusCode, value: &serde_json::Value) -> HttpResponse {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    json_bytes(status, Bytes::from(body))
+}
+
+/// A JSON body serialized already.
+pub fn json_bytes(status: StatusCode, body: Bytes) -> HttpResponse {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

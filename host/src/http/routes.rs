@@ -15,6 +15,7 @@ pub enum Handler {
     Notifications,
     Ping,
     Plugins,
+    OpenApi,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +64,9 @@ pub const NATIVE: &[NativeRoute] = &[
         RouteClass::Authenticated,
         Handler::Plugins,
     ),
+    // Like temBoard's /discover, open: it says what the agent serves and
+    // how to authenticate, never anything about the database.
+    route("GET", "/openapi.json", RouteClass::Open, Handler::OpenApi),
 ];
 
 /// The native route for `method` and `path` (HEAD is looked up as GET).
@@ -188,6 +192,7 @@ mod tests {
                 ("/notifications", RouteClass::KeyReadable),
                 ("/ping", RouteClass::Authenticated),
                 ("/plugins", RouteClass::Authenticated),
+                ("/openapi.json", RouteClass::Open),
             ]
         );
         // Another method on a native path is not that route.

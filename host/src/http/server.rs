@@ -44,7 +44,7 @@ pub async fn serve(app: Arc<App>) -> Result<()> {
         tracing::info!(%metrics, "serving /metrics to scrapers");
         tokio::spawn(serve_metrics(Arc::clone(&app), listener));
     }
-    tracing::info!(%listen, plugins = app.plugins.list.len(), routes = app.plugins.routes.len(), "dbagent is serving");
+    tracing::info!(%listen, plugins = app.plugins.current().list.len(), routes = app.plugins.current().routes.len(), "dbagent is serving");
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,

@@ -9,6 +9,7 @@ use super::runtime::{Plugin, PluginLimits, Runtime};
 use super::state::InstanceState;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
+use sha2::Digest;
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,35 +26,54 @@ pub struct Source {
     /// Where it came from, for messages.
     pub origin: String,
     pub bundled: bool,
+    /// Its OpenAPI fragment (`openapi.json` beside a bundled plugin's
+    /// manifest, `NAME.openapi.json` beside a drop-in), if it ships one.
+    pub openapi: Option<Cow<'static, str>>,
 }
 
-/// Every enabled plugin's manifest and bytes, with names checked unique.
+/// A drop-in that cannot be a plugin as it stands (no manifest, a name
+/// that is taken, …): a start-up error, a refusal at a reload.
+pub struct BadDropIn {
+    /// The plugin name it would have had: its file's stem.
+    pub name: String,
+    pub origin: String,
+    pub reason: String,
+}
+
+/// Every enabled plugin's manifest and bytes, with names checked unique;
+/// any bad drop-in is an error.
 pub fn collect(config: &Config) -> Result<Vec<Source>> {
-    let mut sources = Vec::new();
-    for (manifest_text, wasm) in bundled::BUNDLED {
-        let manifest = Manifest::parse(manifest_text, "bundled plugin manifest")?;
-        let origin = format!("bundled plugin '{}'", manifest.name);
-        sources.push(Source {
-            manifest,
-            wasm: Cow::Borrowed(*wasm),
-            origin,
-            bundled: true,
-        });
+    let (sources, bad) = gather(config)?;
+    if let Some(bad) = bad.into_iter().next() {
+        bail!("{}", bad.reason);
     }
+    Ok(sources)
+}
+
+/// Every enabled plugin's manifest and bytes, and the drop-ins that cannot
+/// be loaded with why. Only an unreadable plugin directory is an error.
+pub fn gather(config: &Config) -> Result<(Vec<Source>, Vec<BadDropIn>)> {
+    let mut sources = bundled()?;
+    let mut bad = Vec::new();
     if let Some(dir) = &config.plugins_dir {
-        sources.extend(drop_ins(dir)?);
-    }
-    for (i, source) in sources.iter().enumerate() {
-        if let Some(other) = sources[..i]
-            .iter()
-            .find(|s| s.manifest.name == source.manifest.name)
-        {
-            bail!(
-                "two plugins are named '{}': {} and {}",
-                source.manifest.name,
-                other.origin,
-                source.origin
-            );
+        for drop_in in drop_ins(dir)? {
+            match drop_in {
+                Ok(source) => match sources
+                    .iter()
+                    .find(|s| s.manifest.name == source.manifest.name)
+                {
+                    Some(other) => bad.push(BadDropIn {
+                        name: source.manifest.name.clone(),
+                        reason: format!(
+                            "two plugins are named '{}': {} and {}",
+                            source.manifest.name, other.origin, source.origin
+                        ),
+                        origin: source.origin,
+                    }),
+                    None => sources.push(source),
+                },
+                Err(e) => bad.push(e),
+            }
         }
     }
     for name in config.plugin.keys() {
@@ -75,11 +95,29 @@ pub fn collect(config: &Config) -> Result<Vec<Source>> {
         }
         enabled
     });
+    Ok((sources, bad))
+}
+
+/// The plugins built into the binary.
+pub fn bundled() -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for (manifest_text, wasm, openapi) in bundled::BUNDLED {
+        let manifest = Manifest::parse(manifest_text, "bundled plugin manifest")?;
+        let origin = format!("bundled plugin '{}'", manifest.name);
+        sources.push(Source {
+            manifest,
+            wasm: Cow::Borrowed(*wasm),
+            origin,
+            bundled: true,
+            openapi: openapi.map(Cow::Borrowed),
+        });
+    }
     Ok(sources)
 }
 
-/// `NAME.wasm` files with their `NAME.toml` manifests, in name order.
-fn drop_ins(dir: &Path) -> Result<Vec<Source>> {
+/// `NAME.wasm` files with their `NAME.toml` manifests, in name order; each
+/// one read, or why it cannot be.
+fn drop_ins(dir: &Path) -> Result<Vec<Result<Source, BadDropIn>>> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read plugin directory {}", dir.display()))?;
     let mut paths: Vec<_> = entries
@@ -87,39 +125,58 @@ fn drop_ins(dir: &Path) -> Result<Vec<Source>> {
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
         .collect();
     paths.sort();
-    let mut sources = Vec::new();
-    for wasm_path in paths {
-        let manifest_path = wasm_path.with_extension("toml");
-        let text = std::fs::read_to_string(&manifest_path).with_context(|| {
-            format!(
-                "plugin {} has no readable manifest {}",
-                wasm_path.display(),
-                manifest_path.display()
-            )
-        })?;
-        let manifest = Manifest::parse(&text, &manifest_path.display().to_string())?;
-        let stem = wasm_path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        if stem != manifest.name {
-            bail!(
-                "{}: the manifest names plugin '{}' but the file is {}",
-                manifest_path.display(),
-                manifest.name,
-                wasm_path.display()
-            );
-        }
-        let wasm = std::fs::read(&wasm_path)
-            .with_context(|| format!("cannot read {}", wasm_path.display()))?;
-        sources.push(Source {
-            manifest,
-            wasm: Cow::Owned(wasm),
-            origin: wasm_path.display().to_string(),
-            bundled: false,
-        });
+    Ok(paths
+        .into_iter()
+        .map(|wasm_path| {
+            drop_in(&wasm_path).map_err(|e| BadDropIn {
+                name: wasm_path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                origin: wasm_path.display().to_string(),
+                reason: format!("{e:#}"),
+            })
+        })
+        .collect())
+}
+
+fn drop_in(wasm_path: &Path) -> Result<Source> {
+    let manifest_path = wasm_path.with_extension("toml");
+    let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "plugin {} has no readable manifest {}",
+            wasm_path.display(),
+            manifest_path.display()
+        )
+    })?;
+    let manifest = Manifest::parse(&text, &manifest_path.display().to_string())?;
+    let stem = wasm_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if stem != manifest.name {
+        bail!(
+            "{}: the manifest names plugin '{}' but the file is {}",
+            manifest_path.display(),
+            manifest.name,
+            wasm_path.display()
+        );
     }
-    Ok(sources)
+    let wasm =
+        std::fs::read(wasm_path).with_context(|| format!("cannot read {}", wasm_path.display()))?;
+    let openapi_path = wasm_path.with_extension("openapi.json");
+    let openapi = match std::fs::read_to_string(&openapi_path) {
+        Ok(text) => Some(Cow::Owned(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => bail!("cannot read {}: {e}", openapi_path.display()),
+    };
+    Ok(Source {
+        manifest,
+        wasm: Cow::Owned(wasm),
+        origin: wasm_path.display().to_string(),
+        bundled: false,
+        openapi,
+    })
 }
 
 /// The largest memory limit any plugin will get: the pool's slot size.
@@ -183,57 +240,81 @@ pub fn load(
     let mut plugins = Vec::new();
     let mut routes = RouteTable::new(native_paths);
     for source in sources {
-        let (timeout, job_timeout, memory) = limits(config, &source)?;
-        let component = cache::load_or_compile(
-            runtime.engine(),
-            &config.runtime.cache_dir,
-            &source.manifest.name,
-            &source.wasm,
-        )
-        .with_context(|| source.origin.clone())?;
-        check_capabilities(runtime, config, &source, &component)?;
-        for prefix in &source.manifest.routes {
-            routes.add(prefix, plugins.len(), &source.manifest.name)?;
-        }
-        let settings = config
-            .plugin
-            .get(&source.manifest.name)
-            .and_then(|p| p.settings.as_ref())
-            .map(serde_json::to_string)
-            .transpose()
-            .context("plugin settings are not representable as JSON")?
-            .unwrap_or_else(|| "{}".to_string());
-        let linker = linker_for(runtime, &source.manifest)?;
-        let plugin = runtime.prepare(
-            source.manifest,
-            &component,
-            &linker,
-            PluginLimits {
-                bundled: source.bundled,
-                timeout,
-                job_timeout,
-                memory_bytes: memory,
-                settings: Arc::from(settings),
-                // The temBoard areas serve the managed instance.
-                target: Arc::clone(
-                    runtime
-                        .services()
-                        .postgres
-                        .target(crate::capabilities::postgres::MANAGED)
-                        .context("no managed PostgreSQL target")?,
-                ),
-            },
-        )?;
-        tracing::info!(
-            plugin = %plugin.name,
-            version = %plugin.manifest.version,
-            routes = ?plugin.manifest.routes,
-            bundled = plugin.bundled,
-            "plugin loaded"
-        );
+        let plugin = load_one(runtime, config, source)?;
+        routes.add_all(&plugin.manifest.routes, plugins.len(), &plugin.name)?;
         plugins.push(Arc::new(plugin));
     }
     Ok((plugins, routes))
+}
+
+/// Checks one plugin's grants and limits, compiles it (or loads it from the
+/// cache) and links it.
+pub fn load_one(runtime: &Runtime, config: &Config, source: Source) -> Result<Plugin> {
+    let (timeout, job_timeout, memory) = limits(config, &source)?;
+    let openapi = match &source.openapi {
+        Some(text) => Some(Arc::new(
+            super::fragment::Fragment::parse(text, &source.manifest)
+                .with_context(|| format!("the OpenAPI fragment of {}", source.origin))?,
+        )),
+        None => None,
+    };
+    if memory > runtime.max_memory_bytes() {
+        bail!(
+            "plugin '{}' ({}) may use {} MiB of memory, more than the {} MiB the agent sized its instances for at start-up: restart the agent to load it",
+            source.manifest.name,
+            source.origin,
+            memory >> 20,
+            runtime.max_memory_bytes() >> 20
+        );
+    }
+    let component = cache::load_or_compile(
+        runtime.engine(),
+        &config.runtime.cache_dir,
+        &source.manifest.name,
+        &source.wasm,
+    )
+    .with_context(|| source.origin.clone())?;
+    check_capabilities(runtime, config, &source, &component)?;
+    let settings = config
+        .plugin
+        .get(&source.manifest.name)
+        .and_then(|p| p.settings.as_ref())
+        .map(serde_json::to_string)
+        .transpose()
+        .context("plugin settings are not representable as JSON")?
+        .unwrap_or_else(|| "{}".to_string());
+    let linker = linker_for(runtime, &source.manifest)?;
+    let sha256 = sha2::Sha256::digest(&source.wasm).into();
+    let mut plugin = runtime.prepare(
+        source.manifest,
+        &component,
+        &linker,
+        PluginLimits {
+            bundled: source.bundled,
+            timeout,
+            job_timeout,
+            memory_bytes: memory,
+            settings: Arc::from(settings),
+            // The temBoard areas serve the managed instance.
+            target: Arc::clone(
+                runtime
+                    .services()
+                    .postgres
+                    .target(crate::capabilities::postgres::MANAGED)
+                    .context("no managed PostgreSQL target")?,
+            ),
+        },
+    )?;
+    plugin.wasm_sha256 = sha256;
+    plugin.openapi = openapi;
+    tracing::info!(
+        plugin = %plugin.name,
+        version = %plugin.manifest.version,
+        routes = ?plugin.manifest.routes,
+        bundled = plugin.bundled,
+        "plugin loaded"
+    );
+    Ok(plugin)
 }
 
 /// A linker holding what every plugin gets and the capabilities `manifest`

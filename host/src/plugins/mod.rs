@@ -4,6 +4,8 @@
 
 pub mod cache;
 pub mod compile;
+pub mod fragment;
+pub mod live;
 pub mod loader;
 pub mod manifest;
 pub mod registry;
@@ -11,12 +13,11 @@ pub mod routes;
 pub mod runtime;
 pub mod state;
 
-use crate::capabilities::databases::{ActionRunner, Target};
-use crate::jobs::scheduler::{Outcome, Runner};
+use crate::capabilities::databases::Target;
+use crate::jobs::scheduler::Outcome;
 use crate::wit::action_types::{ActionError, ActionInfo, ErrorKind};
 use crate::wit::job_types::Job;
 use anyhow::{Result, bail};
-use futures::future::BoxFuture;
 use manifest::Kind;
 use routes::RouteTable;
 use runtime::{CallError, Plugin, Runtime};
@@ -26,11 +27,14 @@ use std::sync::Arc;
 
 /// The loaded plugins, their routes, and the runtime that runs them.
 pub struct PluginSet {
-    pub runtime: Runtime,
+    /// One runtime (engine, instance pool) for every set a reload builds.
+    pub runtime: Arc<Runtime>,
     pub list: Vec<Arc<Plugin>>,
     pub routes: RouteTable,
     /// What each engine's action modules offer.
     pub actions: ActionTable,
+    /// `GET /openapi.json` for this set, built at its first request.
+    pub openapi: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Action name → the module that runs it, per engine.
@@ -88,22 +92,9 @@ impl PluginSet {
     }
 }
 
-impl Runner for PluginSet {
-    async fn init_all(&self) {
-        for plugin in &self.list {
-            match self.runtime.init(plugin).await {
-                Ok(Ok(())) => {}
-                Ok(Err(message)) => {
-                    tracing::error!(plugin = %plugin.name, "plugin start-up hook failed: {message}")
-                }
-                Err(e) => {
-                    tracing::error!(plugin = %plugin.name, "plugin start-up hook failed: {e}")
-                }
-            }
-        }
-    }
-
-    async fn run(&self, plugin: &str, job: Job) -> Outcome {
+impl PluginSet {
+    /// Runs `job` of the plugin named `plugin`.
+    pub async fn run_job(&self, plugin: &str, job: Job) -> Outcome {
         let failed = |reason: String| Outcome::Failed {
             reason,
             timed_out: false,
@@ -125,8 +116,9 @@ impl Runner for PluginSet {
     }
 }
 
-impl ActionRunner for PluginSet {
-    fn actions(&self, engine: &str) -> Vec<ActionInfo> {
+impl PluginSet {
+    /// The actions the modules of `engine` offer.
+    pub fn actions(&self, engine: &str) -> Vec<ActionInfo> {
         self.actions
             .by_engine
             .get(engine)
@@ -134,14 +126,15 @@ impl ActionRunner for PluginSet {
             .unwrap_or_default()
     }
 
-    fn run<'a>(
-        &'a self,
-        engine: &'a str,
+    /// Runs `name` of `engine` with `params`, bound to `target`.
+    pub async fn run_action(
+        &self,
+        engine: &str,
         target: Target,
-        name: &'a str,
-        params: &'a str,
-    ) -> BoxFuture<'a, Result<String, ActionError>> {
-        Box::pin(async move {
+        name: &str,
+        params: &str,
+    ) -> Result<String, ActionError> {
+        {
             let error = |kind, message: String| ActionError { kind, message };
             let Some(module) = self.actions.find(engine, name) else {
                 return Err(error(
@@ -176,6 +169,6 @@ impl ActionRunner for PluginSet {
                     ))
                 }
             }
-        })
+        }
     }
 }

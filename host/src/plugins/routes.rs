@@ -40,6 +40,19 @@ impl RouteTable {
         Ok(())
     }
 
+    /// Adds every prefix of one plugin, or none of them.
+    pub fn add_all(&mut self, prefixes: &[String], plugin: usize, name: &str) -> Result<()> {
+        for (i, prefix) in prefixes.iter().enumerate() {
+            if let Err(e) = self.add(prefix, plugin, name) {
+                for added in &prefixes[..i] {
+                    self.prefixes.remove(added);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Tries the whole path, then drops one segment at a time from the end,
     /// so the first hit is the longest matching prefix.
     pub fn resolve<'a>(&self, path: &'a str) -> Option<Match<'a>> {

@@ -48,6 +48,10 @@ pub struct Plugin {
     pub disabled: std::sync::RwLock<Option<String>>,
     /// The PostgreSQL instance its calls are bound to.
     pub target: Arc<PgPool>,
+    /// SHA-256 of its component: a reload tells a replaced plugin by it.
+    pub wasm_sha256: [u8; 32],
+    /// The routes it describes for `GET /openapi.json`.
+    pub openapi: Option<Arc<super::fragment::Fragment>>,
     pre: InstancePre<InstanceState>,
     /// An HTTP plugin's entry point.
     handler: Option<handler::GuestIndices>,
@@ -114,6 +118,8 @@ pub struct Runtime {
     /// `instance_slots`: apart, so that calls waiting for a slot never
     /// starve the action modules of the calls that hold them.
     action_slots: Arc<Semaphore>,
+    /// The pool's memory per instance, fixed when the engine was built.
+    max_memory_bytes: usize,
 }
 
 /// The engine plugins run on: a pooling allocator sized for
@@ -182,6 +188,7 @@ impl Runtime {
             services,
             instance_slots: Arc::new(Semaphore::new(max_instances as usize)),
             action_slots: Arc::new(Semaphore::new(max_instances as usize)),
+            max_memory_bytes,
         })
     }
 
@@ -191,6 +198,10 @@ impl Runtime {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn max_memory_bytes(&self) -> usize {
+        self.max_memory_bytes
     }
 
     /// Links a compiled component against `linker`, which holds what the
@@ -245,6 +256,8 @@ impl Runtime {
             settings: limits.settings,
             disabled: std::sync::RwLock::new(None),
             target: limits.target,
+            wasm_sha256: [0; 32],
+            openapi: None,
             pre,
             handler,
             lifecycle,
