@@ -137,7 +137,10 @@ fn schemathesis_meets_no_server_error_and_no_answer_off_the_description() {
     barman.backup();
     let targets = tempfile::tempdir().unwrap();
     let (agent, session) = agent_with_everything(&cluster, &barman, targets.path());
+    // Schemathesis keeps a cache of what it found in its working directory.
+    let workdir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(&st)
+        .current_dir(workdir.path())
         .arg("run")
         .arg(agent.url("/openapi.json"))
         .args(["-H", &format!("X-Session: {session}")])

@@ -41,9 +41,14 @@ pub fn document(set: &PluginSet) -> Value {
         if plugin.manifest.routes.is_empty() {
             continue;
         }
-        let (plugin_paths, plugin_schemas) = match &plugin.openapi {
-            Some(fragment) => namespaced(&plugin.name, fragment),
-            None => (undescribed(&plugin.manifest), Map::new()),
+        let fragment = plugin.openapi.as_deref().map(|text| {
+            Fragment::parse(text, &plugin.manifest).inspect_err(
+                |e| tracing::warn!(plugin = %plugin.name, "OpenAPI fragment left out: {e:#}"),
+            )
+        });
+        let (plugin_paths, plugin_schemas) = match fragment {
+            Some(Ok(fragment)) => namespaced(&plugin.name, &fragment),
+            _ => (undescribed(&plugin.manifest), Map::new()),
         };
         for (path, mut item) in plugin_paths {
             if let Value::Object(operations) = &mut item {

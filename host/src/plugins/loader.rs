@@ -251,13 +251,13 @@ pub fn load(
 /// cache) and links it.
 pub fn load_one(runtime: &Runtime, config: &Config, source: Source) -> Result<Plugin> {
     let (timeout, job_timeout, memory) = limits(config, &source)?;
-    let openapi = match &source.openapi {
-        Some(text) => Some(Arc::new(
-            super::fragment::Fragment::parse(text, &source.manifest)
-                .with_context(|| format!("the OpenAPI fragment of {}", source.origin))?,
-        )),
-        None => None,
-    };
+    // Checked now, kept as text: the document is built from it at its
+    // first request, and a bundled plugin's text is in the binary already.
+    if let Some(text) = &source.openapi {
+        super::fragment::Fragment::parse(text, &source.manifest)
+            .with_context(|| format!("the OpenAPI fragment of {}", source.origin))?;
+    }
+    let openapi = source.openapi.clone();
     if memory > runtime.max_memory_bytes() {
         bail!(
             "plugin '{}' ({}) may use {} MiB of memory, more than the {} MiB the agent sized its instances for at start-up: restart the agent to load it",

@@ -50,8 +50,8 @@ pub struct Plugin {
     pub target: Arc<PgPool>,
     /// SHA-256 of its component: a reload tells a replaced plugin by it.
     pub wasm_sha256: [u8; 32],
-    /// The routes it describes for `GET /openapi.json`.
-    pub openapi: Option<Arc<super::fragment::Fragment>>,
+    /// The fragment describing its routes for `GET /openapi.json`, checked.
+    pub openapi: Option<std::borrow::Cow<'static, str>>,
     pre: InstancePre<InstanceState>,
     /// An HTTP plugin's entry point.
     handler: Option<handler::GuestIndices>,
