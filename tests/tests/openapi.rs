@@ -175,3 +175,65 @@ fn schemathesis_meets_no_server_error_and_no_answer_off_the_description() {
     // The cluster came through it serving.
     assert_eq!(agent.get("/activity").0, 200);
 }
+
+#[test]
+fn a_drop_in_describes_its_routes_and_a_fragment_out_of_bounds_is_refused() {
+    let cluster = PgCluster::start();
+    let agent = Agent::start(
+        &cluster,
+        AgentOptions::new()
+            .plugin("hello")
+            .config("[plugin.hello]\ngrants = [\"log\"]\n"),
+    );
+    let fragment = agent.dir().join("plugins/hello.openapi.json");
+    let reload = || {
+        let before = agent.log_text().matches("plugins reloaded").count();
+        agent.signal(libc::SIGHUP);
+        wait_for(
+            "the plugins to be reloaded",
+            Duration::from_secs(30),
+            || (agent.log_text().matches("plugins reloaded").count() > before).then_some(()),
+        );
+    };
+    std::fs::write(
+        &fragment,
+        r##"{"paths": {"/hello/ping": {"get": {"operationId": "hello_ping", "responses": {"200": {"description": "pong", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pong"}}}}}}}},
+            "components": {"schemas": {"Pong": {"type": "object", "properties": {"pong": {"type": "boolean"}}}}}}"##,
+    )
+    .unwrap();
+    reload();
+    let doc = agent.get_ok("/openapi.json");
+    let ping = &doc["paths"]["/hello/ping"]["get"];
+    assert_eq!(
+        ping["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/hello.Pong",
+        "{ping}"
+    );
+    assert!(doc["components"]["schemas"]["hello.Pong"].is_object());
+    // The host's answers and the plugin's access are added.
+    assert!(ping["responses"]["500"].is_object() && ping["responses"]["406"].is_object());
+    assert_eq!(
+        ping["security"],
+        serde_json::json!([{"session": []}, {"bearer": []}])
+    );
+
+    // A fragment describing another plugin's route: refused, the version
+    // in service stays, described as before.
+    std::fs::write(&fragment, r#"{"paths": {"/activity/x": {"get": {}}}}"#).unwrap();
+    reload();
+    assert_eq!(agent.get_ok("/hello/ping")["pong"], true);
+    let refused: Vec<Value> = agent
+        .get_ok("/plugins")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "hello" && p["status"] == "refused")
+        .cloned()
+        .collect();
+    let reason = refused[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("OpenAPI fragment") && reason.contains("\"/activity/x\" is not under"),
+        "{reason}"
+    );
+    assert!(agent.get_ok("/openapi.json")["paths"]["/hello/ping"].is_object());
+}
