@@ -1,6 +1,6 @@
 //! Hot reload under load: the `hello` drop-in replaced by a new version
 //! (other bytes, the same code: a custom section added, so that the cache
-//! misses and the swap compiles) while wrk keeps 16, then 64 connections on
+//! misses and the swap compiles, in a child process) while wrk keeps 16, then 64 connections on
 //! its route. Reports the swap's time (SIGHUP to serving, from the agent's
 //! log), the load's throughput and p99 across it, and failed requests.
 
@@ -64,11 +64,18 @@ pub fn run(cluster: &PgCluster, seconds: u64) {
 }
 
 /// `component` with a custom section appended: other bytes, same meaning.
+/// The section holds the time too, so that no earlier run's cache entry
+/// matches and every swap compiles.
 fn with_custom_section(component: &[u8], generation: u8) -> Vec<u8> {
     let name = b"dbagent-bench-generation";
     let mut payload = vec![name.len() as u8];
     payload.extend_from_slice(name);
     payload.push(generation);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    payload.extend_from_slice(&now.to_le_bytes());
     let mut out = component.to_vec();
     out.push(0); // custom section id
     out.push(payload.len() as u8); // LEB128, under 128

@@ -233,6 +233,14 @@ fn drop_ins_are_added_refused_and_removed_without_a_restart() {
         "{broken:?}"
     );
     assert_eq!(agent.get("/broken").0, 404);
+    // What the cache lacked was compiled by a child process, as at start-up.
+    assert!(
+        agent
+            .log_text()
+            .contains("compiling plugins ahead in a child process"),
+        "{}",
+        agent.log_text()
+    );
 
     // Removed: gone, and nothing refused any more.
     remove(&agent, "generation");

@@ -16,9 +16,11 @@ pub struct Compiled {
 }
 
 /// Compiles every enabled plugin the cache lacks, several at once, with
-/// the engine the agent itself builds for `config`.
+/// the engine the agent itself builds for `config`. A plugin that cannot
+/// be read or compiled is an error, after the others are compiled (a
+/// reload compiling ahead still gets them).
 pub fn compile_all(config: &Config) -> Result<Compiled> {
-    let sources = loader::collect(config)?;
+    let (sources, bad) = loader::gather(config)?;
     let max_memory = loader::max_memory_bytes(config, &sources)?;
     let engine = super::runtime::engine(config.runtime.max_instances, max_memory)?;
     let cache_dir = &config.runtime.cache_dir;
@@ -32,6 +34,8 @@ pub fn compile_all(config: &Config) -> Result<Compiled> {
         .map_or(2, |n| n.get())
         .clamp(1, 4);
     let mut compiled = Vec::new();
+    // Every plugin that can be compiled is, whatever fails beside it.
+    let mut failed = Vec::new();
     for chunk in missing.chunks(workers) {
         let results: Vec<Result<String>> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
@@ -59,15 +63,22 @@ pub fn compile_all(config: &Config) -> Result<Compiled> {
                 .collect()
         });
         for result in results {
-            compiled.push(result?);
+            match result {
+                Ok(name) => compiled.push(name),
+                Err(e) => failed.push(format!("{e:#}")),
+            }
         }
+    }
+    failed.extend(bad.into_iter().map(|bad| bad.reason));
+    if !failed.is_empty() {
+        anyhow::bail!("{}", failed.join("; "));
     }
     Ok(Compiled { compiled, cached })
 }
 
-/// At start-up: when plugins miss the cache, compiles them in a child
-/// `dbagent compile` (its memory goes with it). Any trouble with the child
-/// is logged; the loader then compiles what is still missing itself.
+/// At start-up and reload: when plugins miss the cache, compiles them in a
+/// child `dbagent compile` (its memory goes with it). Any trouble with the
+/// child is logged; the loader then compiles what is still missing itself.
 pub fn ahead_in_child(config: &Config, engine: &wasmtime::Engine, sources: &[loader::Source]) {
     let missing = sources
         .iter()

@@ -84,6 +84,9 @@ impl Plugins {
         let runtime = Arc::clone(&old.runtime);
         let native_paths = self.native_paths.clone();
         let next = tokio::task::block_in_place(|| {
+            // New components are compiled by a child, as at start-up, so
+            // that the compiler's memory does not stay with the agent.
+            super::compile::ahead_in_child(config, runtime.engine(), &sources);
             next_set(&runtime, config, &old, sources, bad, &native_paths)
         });
         let Next {
