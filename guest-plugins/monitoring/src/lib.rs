@@ -193,9 +193,9 @@ fn stamped(mut data: serde_json::Map<String, Value>, datetime: &str) -> Value {
 }
 
 /// One collection, with deltas (the collector's) or raw counters.
-fn collect(with_deltas: bool) -> Result<Value, Error> {
+/// One collection, stamped `now` (seconds since the epoch).
+fn collect(with_deltas: bool, now: f64) -> Result<Value, Error> {
     let config = config()?;
-    let now = time::now_seconds();
     let datetime = time::format(now);
     let counters = system::host_counters();
     let mut deltas = delta::Deltas::new(now);
@@ -240,8 +240,11 @@ fn collect(with_deltas: bool) -> Result<Value, Error> {
 
 fn collect_and_store() -> Result<(), Error> {
     let config = config()?;
-    let collection = collect(true)?;
-    let now_micros = (time::now_seconds() * 1e6) as u64;
+    // Keyed by the time the collection is stamped with, so that `start`
+    // of /monitoring/history compares what the client reads.
+    let now = time::now_seconds();
+    let collection = collect(true, now)?;
+    let now_micros = (now * 1e6) as u64;
     let keys = store::list(HISTORY_PREFIX);
     let after_last = keys
         .last()
@@ -327,7 +330,7 @@ fn history(req: &Request, _: &Params) -> Result<Response, Error> {
 /// A whole collection measured now, raw counters, not stored (beyond
 /// temBoard: what `/dashboard/live` is to the dashboard).
 fn collect_now(_: &Request, _: &Params) -> Result<Response, Error> {
-    Ok(Response::ok(&collect(false)?))
+    Ok(Response::ok(&collect(false, time::now_seconds())?))
 }
 
 fn show_config(_: &Request, _: &Params) -> Result<Response, Error> {
