@@ -6,7 +6,7 @@
 
 use crate::load;
 use dbagent_tests::{Agent, AgentOptions, PgCluster};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn run(cluster: &PgCluster, seconds: u64) {
     let agent = Agent::start(
@@ -28,15 +28,7 @@ pub fn run(cluster: &PgCluster, seconds: u64) {
         std::fs::write(&staged, with_custom_section(&original, generation))
             .expect("write the new version");
         std::fs::rename(&staged, &wasm_path).expect("put the new version in place");
-        let reloads = |log: &str| log.matches("plugins reloaded").count();
-        let before = reloads(&agent.log_text());
-        let signalled = Instant::now();
-        agent.signal(libc::SIGHUP);
-        let swapped = dbagent_tests::wait_for(
-            "the plugins to be reloaded",
-            Duration::from_secs(60),
-            || (reloads(&agent.log_text()) > before).then(|| signalled.elapsed()),
-        );
+        let swapped = agent.reload_plugins();
         let log = agent.log_text();
         let inside_ms = crate::logged_elapsed_ms(&log, "plugins reloaded");
         let replaced = log

@@ -482,6 +482,20 @@ api_tokens = ["{TOKEN}"]
         send(self.anonymous(method, path).header("X-Session", session))
     }
 
+    /// Sends SIGHUP and waits (up to 60 s) for the agent to log that its
+    /// plugins are reloaded; returns how long that took from the signal.
+    pub fn reload_plugins(&self) -> Duration {
+        let reloads = |log: &str| log.matches("plugins reloaded").count();
+        let before = reloads(&self.log_text());
+        let signalled = std::time::Instant::now();
+        self.signal(libc::SIGHUP);
+        crate::wait_for(
+            "the plugins to be reloaded",
+            Duration::from_secs(60),
+            || (reloads(&self.log_text()) > before).then(|| signalled.elapsed()),
+        )
+    }
+
     /// Runs `dbagent compile` on this agent's configuration (fills the
     /// compiled-code cache for what its plugin directory holds now) and
     /// returns what it printed.

@@ -27,18 +27,6 @@ fn remove(agent: &Agent, name: &str) {
     }
 }
 
-/// Sends SIGHUP and waits for the agent to say its plugins are reloaded.
-fn reload(agent: &Agent) {
-    let done = |log: &str| log.matches("plugins reloaded").count();
-    let before = done(&agent.log_text());
-    agent.signal(libc::SIGHUP);
-    wait_for(
-        "the plugins to be reloaded",
-        Duration::from_secs(60),
-        || (done(&agent.log_text()) > before).then_some(()),
-    );
-}
-
 fn generation_of(body: &Value) -> u64 {
     body["generation"]
         .as_u64()
@@ -88,7 +76,7 @@ fn a_plugin_replaced_under_load_serves_every_request_whole_on_one_version() {
     let cluster = PgCluster::start();
     let agent = Agent::start(&cluster, AgentOptions::new());
     install(&agent, "generation1", "generation");
-    reload(&agent);
+    agent.reload_plugins();
     assert_eq!(generation_of(&agent.get_ok("/generation")), 1);
 
     let stop = AtomicBool::new(false);
@@ -175,7 +163,7 @@ fn drop_ins_are_added_refused_and_removed_without_a_restart() {
     // is refused, and the bundled one keeps it.
     install(&agent, "generation1", "generation");
     install(&agent, "dup", "dup");
-    reload(&agent);
+    agent.reload_plugins();
     assert_eq!(generation_of(&agent.get_ok("/generation")), 1);
     assert_eq!(agent.get("/activity").0, 200);
     let dup = plugin_entries(&agent, "dup");
@@ -199,7 +187,7 @@ fn drop_ins_are_added_refused_and_removed_without_a_restart() {
         text.replace("capabilities = []", "capabilities = [\"log\"]"),
     )
     .unwrap();
-    reload(&agent);
+    agent.reload_plugins();
     assert_eq!(generation_of(&agent.get_ok("/generation")), 1);
     let entries = plugin_entries(&agent, "generation");
     assert_eq!(entries.len(), 2, "{entries:?}");
@@ -220,7 +208,7 @@ fn drop_ins_are_added_refused_and_removed_without_a_restart() {
     )
     .unwrap();
     install(&agent, "generation2", "generation");
-    reload(&agent);
+    agent.reload_plugins();
     assert_eq!(generation_of(&agent.get_ok("/generation")), 2);
     assert_eq!(plugin_entries(&agent, "generation").len(), 1);
     let broken = plugin_entries(&agent, "broken");
@@ -245,7 +233,7 @@ fn drop_ins_are_added_refused_and_removed_without_a_restart() {
     // Removed: gone, and nothing refused any more.
     remove(&agent, "generation");
     remove(&agent, "broken");
-    reload(&agent);
+    agent.reload_plugins();
     assert_eq!(agent.get("/generation").0, 404);
     let plugins = agent.get_ok("/plugins");
     assert!(

@@ -55,15 +55,20 @@ fn agent_with_everything(
     (agent, session)
 }
 
-#[test]
-fn the_description_covers_every_route_with_its_access() {
-    let cluster = PgCluster::start();
-    let agent = Agent::start(
-        &cluster,
+/// An agent with the `hello` example as a drop-in (no fragment of its own).
+fn agent_with_hello(cluster: &PgCluster) -> Agent {
+    Agent::start(
+        cluster,
         AgentOptions::new()
             .plugin("hello")
             .config("[plugin.hello]\ngrants = [\"log\"]\n"),
-    );
+    )
+}
+
+#[test]
+fn the_description_covers_every_route_with_its_access() {
+    let cluster = PgCluster::start();
+    let agent = agent_with_hello(&cluster);
     // Open, like /discover: tools fetch it before they have a credential.
     let (status, doc) = dbagent_tests::send(agent.anonymous(reqwest::Method::GET, "/openapi.json"));
     assert_eq!(status, 200, "{doc}");
@@ -179,29 +184,15 @@ fn schemathesis_meets_no_server_error_and_no_answer_off_the_description() {
 #[test]
 fn a_drop_in_describes_its_routes_and_a_fragment_out_of_bounds_is_refused() {
     let cluster = PgCluster::start();
-    let agent = Agent::start(
-        &cluster,
-        AgentOptions::new()
-            .plugin("hello")
-            .config("[plugin.hello]\ngrants = [\"log\"]\n"),
-    );
+    let agent = agent_with_hello(&cluster);
     let fragment = agent.dir().join("plugins/hello.openapi.json");
-    let reload = || {
-        let before = agent.log_text().matches("plugins reloaded").count();
-        agent.signal(libc::SIGHUP);
-        wait_for(
-            "the plugins to be reloaded",
-            Duration::from_secs(30),
-            || (agent.log_text().matches("plugins reloaded").count() > before).then_some(()),
-        );
-    };
     std::fs::write(
         &fragment,
         r##"{"paths": {"/hello/ping": {"get": {"operationId": "hello_ping", "responses": {"200": {"description": "pong", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pong"}}}}}}}},
             "components": {"schemas": {"Pong": {"type": "object", "properties": {"pong": {"type": "boolean"}}}}}}"##,
     )
     .unwrap();
-    reload();
+    agent.reload_plugins();
     let doc = agent.get_ok("/openapi.json");
     let ping = &doc["paths"]["/hello/ping"]["get"];
     assert_eq!(
@@ -220,7 +211,7 @@ fn a_drop_in_describes_its_routes_and_a_fragment_out_of_bounds_is_refused() {
     // A fragment describing another plugin's route: refused, the version
     // in service stays, described as before.
     std::fs::write(&fragment, r#"{"paths": {"/activity/x": {"get": {}}}}"#).unwrap();
-    reload();
+    agent.reload_plugins();
     assert_eq!(agent.get_ok("/hello/ping")["pong"], true);
     let refused: Vec<Value> = agent
         .get_ok("/plugins")

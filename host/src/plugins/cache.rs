@@ -19,8 +19,9 @@ pub fn load_or_compile(
     cache_dir: &Path,
     name: &str,
     wasm: &[u8],
+    sha256: &[u8; 32],
 ) -> Result<Component> {
-    let path = cache_path(engine, cache_dir, name, wasm);
+    let path = cache_path(engine, cache_dir, name, sha256);
     if path.exists() {
         // SAFETY: the file was written by `Component::serialize` of an engine
         // with the same settings (the key says so) into the operator's own
@@ -56,9 +57,16 @@ pub fn load_or_compile(
     Ok(component)
 }
 
-/// Whether `wasm` is compiled in `cache_dir` for `engine` already.
-pub fn is_cached(engine: &Engine, cache_dir: &Path, name: &str, wasm: &[u8]) -> bool {
-    cache_path(engine, cache_dir, name, wasm).exists()
+/// Whether the component of digest `sha256` is compiled in `cache_dir`
+/// for `engine` already.
+pub fn is_cached(engine: &Engine, cache_dir: &Path, name: &str, sha256: &[u8; 32]) -> bool {
+    cache_path(engine, cache_dir, name, sha256).exists()
+}
+
+/// A component's SHA-256: the cache key's first half, and how a reload
+/// tells a replaced plugin.
+pub fn digest(wasm: &[u8]) -> [u8; 32] {
+    Sha256::digest(wasm).into()
 }
 
 /// What a toolchain did when a component does not compile for the reason
@@ -73,8 +81,8 @@ fn build_mistake(error: &str) -> Option<&'static str> {
         )
 }
 
-fn cache_path(engine: &Engine, cache_dir: &Path, name: &str, wasm: &[u8]) -> PathBuf {
-    let digest = hex::encode(Sha256::digest(wasm));
+fn cache_path(engine: &Engine, cache_dir: &Path, name: &str, sha256: &[u8; 32]) -> PathBuf {
+    let digest = hex::encode(sha256);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     cache_dir.join(format!(

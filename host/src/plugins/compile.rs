@@ -26,7 +26,7 @@ pub fn compile_all(config: &Config) -> Result<Compiled> {
     let cache_dir = &config.runtime.cache_dir;
     let missing: Vec<&loader::Source> = sources
         .iter()
-        .filter(|s| !cache::is_cached(&engine, cache_dir, &s.manifest.name, &s.wasm))
+        .filter(|s| !cache::is_cached(&engine, cache_dir, &s.manifest.name, &s.sha256))
         .collect();
     let cached = sources.len() - missing.len();
     // Cranelift parallelises within a component too: a few at a time.
@@ -48,6 +48,7 @@ pub fn compile_all(config: &Config) -> Result<Compiled> {
                             cache_dir,
                             &source.manifest.name,
                             &source.wasm,
+                            &source.sha256,
                         )
                         .with_context(|| source.origin.clone())
                         .map(|_| source.manifest.name.clone())
@@ -82,7 +83,14 @@ pub fn compile_all(config: &Config) -> Result<Compiled> {
 pub fn ahead_in_child(config: &Config, engine: &wasmtime::Engine, sources: &[loader::Source]) {
     let missing = sources
         .iter()
-        .filter(|s| !cache::is_cached(engine, &config.runtime.cache_dir, &s.manifest.name, &s.wasm))
+        .filter(|s| {
+            !cache::is_cached(
+                engine,
+                &config.runtime.cache_dir,
+                &s.manifest.name,
+                &s.sha256,
+            )
+        })
         .count();
     if missing == 0 {
         return;

@@ -9,7 +9,6 @@ use super::runtime::{Plugin, PluginLimits, Runtime};
 use super::state::InstanceState;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
-use sha2::Digest;
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +22,9 @@ mod bundled {
 pub struct Source {
     pub manifest: Manifest,
     pub wasm: Cow<'static, [u8]>,
+    /// `wasm`'s digest, computed once: the cache key and the reload's
+    /// "replaced" both use it.
+    pub sha256: [u8; 32],
     /// Where it came from, for messages.
     pub origin: String,
     pub bundled: bool,
@@ -106,6 +108,7 @@ pub fn bundled() -> Result<Vec<Source>> {
         let origin = format!("bundled plugin '{}'", manifest.name);
         sources.push(Source {
             manifest,
+            sha256: cache::digest(wasm),
             wasm: Cow::Borrowed(*wasm),
             origin,
             bundled: true,
@@ -172,6 +175,7 @@ fn drop_in(wasm_path: &Path) -> Result<Source> {
     };
     Ok(Source {
         manifest,
+        sha256: cache::digest(&wasm),
         wasm: Cow::Owned(wasm),
         origin: wasm_path.display().to_string(),
         bundled: false,
@@ -276,6 +280,7 @@ pub fn load_one(runtime: &Runtime, config: &Config, source: Source) -> Result<Pl
         &config.runtime.cache_dir,
         &source.manifest.name,
         &source.wasm,
+        &source.sha256,
     )
     .with_context(|| source.origin.clone())?;
     check_capabilities(runtime, config, &source, &component)?;
@@ -288,7 +293,7 @@ pub fn load_one(runtime: &Runtime, config: &Config, source: Source) -> Result<Pl
         .context("plugin settings are not representable as JSON")?
         .unwrap_or_else(|| "{}".to_string());
     let linker = linker_for(runtime, &source.manifest)?;
-    let sha256 = sha2::Sha256::digest(&source.wasm).into();
+    let source_sha256 = source.sha256;
     let mut plugin = runtime.prepare(
         source.manifest,
         &component,
@@ -309,7 +314,7 @@ pub fn load_one(runtime: &Runtime, config: &Config, source: Source) -> Result<Pl
             ),
         },
     )?;
-    plugin.wasm_sha256 = sha256;
+    plugin.wasm_sha256 = source_sha256;
     plugin.openapi = openapi;
     tracing::info!(
         plugin = %plugin.name,
